@@ -1,0 +1,59 @@
+# Every target does its own set-up: on a fresh machine `make test` and `make demo` build .venv
+# from the pinned requirements first. Nothing here needs Docker.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.synced
+UV_VERSION := 0.13.8
+
+# Where the embedded default keeps its state (Airflow's sqlite db, MLflow store, S3 blobs, logs).
+LOCAL_DIR ?= $(CURDIR)/.local
+LOCALAWS_PORT ?= 4566
+MLFLOW_PORT ?= 5001
+
+export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
+export LOCAL_DIR LOCALAWS_PORT MLFLOW_PORT
+
+.PHONY: help venv lock test lint unit demo stack clean
+
+help:
+	@echo "make test   - lint (ruff, cfn-lint) and the whole test suite"
+	@echo "make demo   - start the local AWS stack and MLflow, run every DAG in lifecycle order"
+	@echo "make stack  - run the local AWS stack and MLflow in the foreground"
+	@echo "make lock   - recompile requirements*.txt from requirements*.in"
+	@echo "make clean  - remove .venv and .local"
+
+venv: $(STAMP)
+
+# Rebuilt when missing or when a requirements file is newer than the last sync.
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.txt requirements-dev.txt
+	@touch $@
+
+lock: venv
+	$(BIN)/uv pip compile -q --python-version 3.11 --generate-hashes requirements.in -o requirements.txt
+	$(BIN)/uv pip compile -q --python-version 3.11 --generate-hashes requirements-dev.in -o requirements-dev.txt
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/cfn-lint infra/*.yaml
+
+unit: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: lint unit
+
+demo: venv
+	$(BIN)/python -m localaws.demo
+
+stack: venv
+	$(BIN)/python -m localaws --port $(LOCALAWS_PORT) --mlflow-port $(MLFLOW_PORT)
+
+clean:
+	rm -rf $(VENV) $(LOCAL_DIR)

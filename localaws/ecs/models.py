@@ -1,0 +1,430 @@
+"""ECS tasks that really run: state and lifecycle of tasks started by RunTask.
+
+moto keeps clusters and task definitions (read back through its public API); this module owns the
+tasks, because moto 5.2.5's RunTask fails for Fargate with awsvpc and cannot run anything.
+Lifecycle: PENDING (pull delay) -> RUNNING (process alive) -> STOPPED (exit code, stop reason).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from localaws.jobs import CloudWatchLogSink, JobProcess, UnknownImage, container_argv, job_environment
+from localaws.wire import AwsError
+
+PENDING_SECONDS = 0.5
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Container:
+    name: str
+    image: str
+    definition: dict[str, Any]
+    task_arn: str
+    last_status: str = "PENDING"
+    exit_code: int | None = None
+    reason: str | None = None
+    arn: str = ""
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "containerArn": self.arn,
+            "taskArn": self.task_arn,
+            "name": self.name,
+            "image": self.image,
+            "lastStatus": self.last_status,
+            "networkInterfaces": [],
+            "cpu": str(self.definition.get("cpu", 0)),
+        }
+        if self.definition.get("memory") is not None:
+            out["memory"] = str(self.definition["memory"])
+        if self.exit_code is not None:
+            out["exitCode"] = self.exit_code
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass
+class Task:
+    arn: str
+    cluster_arn: str
+    task_definition: dict[str, Any]
+    launch_type: str
+    overrides: dict[str, Any]
+    started_by: str | None
+    group: str | None
+    tags: list[dict[str, str]]
+    subnet_ids: list[str]
+    containers: list[Container] = field(default_factory=list)
+    last_status: str = "PENDING"
+    desired_status: str = "RUNNING"
+    created_at: datetime = field(default_factory=_now)
+    started_at: datetime | None = None
+    stopping_at: datetime | None = None
+    stopped_at: datetime | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    processes: list[JobProcess] = field(default_factory=list)
+    version: int = 1
+
+    @property
+    def task_id(self) -> str:
+        return self.arn.rsplit("/", 1)[-1]
+
+    def describe(self) -> dict[str, Any]:
+        td = self.task_definition
+        out: dict[str, Any] = {
+            "taskArn": self.arn,
+            "clusterArn": self.cluster_arn,
+            "taskDefinitionArn": td["taskDefinitionArn"],
+            "overrides": {"containerOverrides": self.overrides.get("containerOverrides", [])},
+            "lastStatus": self.last_status,
+            "desiredStatus": self.desired_status,
+            "containers": [c.describe() for c in self.containers],
+            "launchType": self.launch_type,
+            "createdAt": self.created_at,
+            "version": self.version,
+            "tags": self.tags,
+            "group": self.group or f"family:{td['family']}",
+            "availabilityZone": "us-east-1a",
+            "connectivity": "CONNECTED",
+            "enableExecuteCommand": False,
+        }
+        for key, value in (("cpu", td.get("cpu")), ("memory", td.get("memory")), ("startedBy", self.started_by)):
+            if value is not None:
+                out[key] = value
+        if self.launch_type == "FARGATE":
+            out["platformVersion"] = "1.4.0"
+            out["platformFamily"] = "Linux"
+        if td.get("networkMode") == "awsvpc":
+            eni = "eni-" + uuid.uuid5(uuid.NAMESPACE_URL, self.arn).hex[:17]
+            out["attachments"] = [
+                {
+                    "id": str(uuid.uuid5(uuid.NAMESPACE_URL, self.arn + "/eni")),
+                    "type": "ElasticNetworkInterface",
+                    "status": "DELETED" if self.last_status == "STOPPED" else "ATTACHED",
+                    "details": [
+                        {"name": "subnetId", "value": self.subnet_ids[0]},
+                        {"name": "networkInterfaceId", "value": eni},
+                        {"name": "privateIPv4Address", "value": "127.0.0.1"},
+                    ],
+                }
+            ]
+        for key, value in (
+            ("startedAt", self.started_at),
+            ("stoppingAt", self.stopping_at),
+            ("stoppedAt", self.stopped_at),
+            ("executionStoppedAt", self.stopped_at),
+            ("stopCode", self.stop_code),
+            ("stoppedReason", self.stopped_reason),
+        ):
+            if value is not None:
+                out[key] = value
+        return out
+
+
+class EcsTaskBackend:
+    """Tasks of one account and region. `stack` gives the loopback clients and the fault injector."""
+
+    def __init__(self, stack, account_id: str, region: str) -> None:
+        self.stack = stack
+        self.account_id = account_id
+        self.region = region
+        self.tasks: dict[str, Task] = {}
+        self._lock = threading.RLock()
+
+    # --- RunTask -------------------------------------------------------------------------------
+    def run_task(self, params: dict[str, Any]) -> list[Task]:
+        ecs = self.stack.client("ecs", self.region)
+        cluster = self._cluster(ecs, params.get("cluster", "default"))
+        td = self._task_definition(ecs, params["taskDefinition"])
+        launch_type = params.get("launchType") or ("FARGATE" if params.get("capacityProviderStrategy") else "EC2")
+        subnets = self._validate_launch(td, launch_type, params.get("networkConfiguration"))
+        overrides = params.get("overrides") or {}
+        by_name = {c["name"]: c for c in td["containerDefinitions"]}
+        for override in overrides.get("containerOverrides", []):
+            if override.get("name") not in by_name:
+                raise AwsError(
+                    "InvalidParameterException",
+                    f"Override for container named {override.get('name')} is not a container in the TaskDefinition.",
+                )
+        count = params.get("count", 1)
+        if not 1 <= count <= 10:
+            raise AwsError("InvalidParameterException", "count must be between 1 and 10.")
+        tasks = [self._new_task(cluster, td, launch_type, overrides, params, subnets) for _ in range(count)]
+        for task in tasks:
+            threading.Timer(PENDING_SECONDS, self._start, args=(task,)).start()
+        return tasks
+
+    def _cluster(self, ecs, name: str) -> dict[str, Any]:
+        clusters = ecs.describe_clusters(clusters=[name])["clusters"]
+        if not clusters or clusters[0].get("status") != "ACTIVE":
+            raise AwsError("ClusterNotFoundException", "Cluster not found.")
+        return clusters[0]
+
+    def _task_definition(self, ecs, ref: str) -> dict[str, Any]:
+        try:
+            return ecs.describe_task_definition(taskDefinition=ref)["taskDefinition"]
+        except ecs.exceptions.ClientException as err:
+            raise AwsError("ClientException", "TaskDefinition not found.") from err
+
+    @staticmethod
+    def _validate_launch(td: dict, launch_type: str, network: dict | None) -> list[str]:
+        if launch_type == "FARGATE" and "FARGATE" not in td.get("requiresCompatibilities", []):
+            raise AwsError(
+                "InvalidParameterException",
+                "Task definition does not support launch_type FARGATE.",
+            )
+        for level in ("cpu", "memory"):
+            if launch_type == "FARGATE" and not td.get(level):
+                # AWS refuses this at registration; moto registers it, so the run is where we say it.
+                raise AwsError("ClientException", f"Fargate requires that '{level}' be defined at the task level.")
+        if td.get("networkMode") != "awsvpc":
+            return ["subnet-local"]
+        if not network or "awsvpcConfiguration" not in network:
+            raise AwsError(
+                "InvalidParameterException",
+                "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
+            )
+        subnets = network["awsvpcConfiguration"].get("subnets") or []
+        if not subnets:
+            raise AwsError("InvalidParameterException", "subnets can not be empty.")
+        return subnets
+
+    def _new_task(self, cluster, td, launch_type, overrides, params, subnets) -> Task:
+        cluster_name = cluster["clusterName"]
+        task_id = uuid.uuid4().hex
+        arn = f"arn:aws:ecs:{self.region}:{self.account_id}:task/{cluster_name}/{task_id}"
+        task = Task(
+            arn=arn,
+            cluster_arn=cluster["clusterArn"],
+            task_definition=td,
+            launch_type=launch_type,
+            overrides=overrides,
+            started_by=params.get("startedBy"),
+            group=params.get("group"),
+            tags=params.get("tags", []),
+            subnet_ids=subnets,
+        )
+        for definition in td["containerDefinitions"]:
+            task.containers.append(
+                Container(
+                    name=definition["name"],
+                    image=definition["image"],
+                    definition=definition,
+                    task_arn=arn,
+                    arn=f"arn:aws:ecs:{self.region}:{self.account_id}:container/{cluster_name}/{task_id}/{uuid.uuid4()}",
+                )
+            )
+        with self._lock:
+            self.tasks[arn] = task
+        return task
+
+    # --- the task's life ----------------------------------------------------------------------
+    def _start(self, task: Task) -> None:
+        with self._lock:
+            if task.desired_status == "STOPPED":
+                return
+            pending = {c.name for c in task.containers}
+        overrides = {o["name"]: o for o in task.overrides.get("containerOverrides", [])}
+        try:
+            for container in task.containers:
+                process = self._process_for(task, container, overrides.get(container.name, {}), pending)
+                task.processes.append(process)
+        except _StartFailure as failure:
+            self._fail_to_start(task, failure.container, str(failure))
+            return
+        with self._lock:
+            task.last_status = "RUNNING"
+            task.started_at = _now()
+            task.version += 1
+            for container in task.containers:
+                container.last_status = "RUNNING"
+        for process in task.processes:
+            process.start()
+
+    def _process_for(self, task: Task, container: Container, override: dict, pending: set[str]) -> JobProcess:
+        definition = container.definition
+        env = {e["name"]: e["value"] for e in definition.get("environment", [])}
+        env.update({e["name"]: e["value"] for e in override.get("environment", [])})
+        env["ECS_TASK_ARN"] = task.arn
+        fault = self.stack.faults.take_job_fault(container.image, task.task_definition["family"])
+        try:
+            if fault is not None:
+                argv = [
+                    "python3",
+                    "-c",
+                    f"import sys; print({fault.message!r}, flush=True); sys.exit({fault.exit_code})",
+                ]
+            else:
+                argv = container_argv(
+                    container.image, definition.get("entryPoint"), override.get("command") or definition.get("command")
+                )
+        except UnknownImage as err:
+            raise _StartFailure(
+                container,
+                f"CannotPullContainerError: pull image manifest has been retried 5 time(s): {err}",
+            ) from err
+        sink = self._log_sink(task, container)
+
+        def on_exit(code: int) -> None:
+            self._container_exited(task, container, code, pending)
+
+        return JobProcess(
+            argv=argv,
+            env=job_environment(self.stack.url, self.region, env),
+            sink=sink,
+            on_exit=on_exit,
+        )
+
+    def _log_sink(self, task: Task, container: Container) -> CloudWatchLogSink | None:
+        config = container.definition.get("logConfiguration") or {}
+        if config.get("logDriver") != "awslogs":
+            return None
+        options = config.get("options", {})
+        group = options.get("awslogs-group")
+        prefix = options.get("awslogs-stream-prefix")
+        if not group:
+            raise _StartFailure(container, "ResourceInitializationError: awslogs-group is required by the awslogs driver")
+        region = options.get("awslogs-region", self.region)
+        stream = f"{prefix}/{container.name}/{task.task_id}" if prefix else task.task_id
+        sink = CloudWatchLogSink(
+            self.stack.client("logs", region),
+            group,
+            stream,
+            create_group=options.get("awslogs-create-group") == "true",
+        )
+        try:
+            sink.open()
+        except Exception as err:  # noqa: BLE001 - the awslogs driver reports it as a start failure
+            raise _StartFailure(
+                container,
+                f"ResourceInitializationError: failed to validate logger args: "
+                f"The specified log group {group} does not exist or cannot be written: {err}",
+            ) from err
+        return sink
+
+    def _container_exited(self, task: Task, container: Container, code: int, pending: set[str]) -> None:
+        with self._lock:
+            container.exit_code = code
+            container.last_status = "STOPPED"
+            pending.discard(container.name)
+            essential = container.definition.get("essential", True)
+            if task.stop_code is None and essential:
+                task.stop_code = "EssentialContainerExited"
+                task.stopped_reason = "Essential container in task exited"
+            if not pending or essential:
+                self._stopped(task)
+        if essential:
+            for process in task.processes:
+                threading.Thread(target=process.stop, daemon=True).start()
+
+    def _fail_to_start(self, task: Task, container: Container, reason: str) -> None:
+        with self._lock:
+            for c in task.containers:
+                c.last_status = "STOPPED"
+            container.reason = reason
+            task.stop_code = "TaskFailedToStart"
+            task.stopped_reason = reason
+            self._stopped(task)
+
+    def _stopped(self, task: Task) -> None:
+        now = _now()
+        task.stopping_at = task.stopping_at or now
+        task.stopped_at = now
+        task.last_status = "STOPPED"
+        task.desired_status = "STOPPED"
+        task.version += 1
+
+    # --- DescribeTasks / ListTasks / StopTask --------------------------------------------------
+    def describe(self, cluster: str, arns: list[str]) -> tuple[list[Task], list[dict[str, str]]]:
+        found, failures = [], []
+        with self._lock:
+            for ref in arns:
+                task = self._find(cluster, ref)
+                if task is None:
+                    failures.append({"arn": ref, "reason": "MISSING"})
+                else:
+                    found.append(task)
+        return found, failures
+
+    def list(self, params: dict[str, Any]) -> list[str]:
+        cluster = params.get("cluster", "default")
+        desired = params.get("desiredStatus")
+        with self._lock:
+            tasks = [t for t in self.tasks.values() if _same_cluster(t.cluster_arn, cluster)]
+        if desired:
+            tasks = [t for t in tasks if t.desired_status == desired]
+        elif not params.get("startedBy"):
+            tasks = [t for t in tasks if t.desired_status == "RUNNING"]
+        if params.get("startedBy"):
+            tasks = [t for t in tasks if t.started_by == params["startedBy"]]
+        if params.get("family"):
+            tasks = [t for t in tasks if t.task_definition["family"] == params["family"]]
+        return [t.arn for t in tasks]
+
+    def stop(self, cluster: str, ref: str, reason: str | None) -> Task:
+        with self._lock:
+            task = self._find(cluster, ref)
+            if task is None:
+                raise AwsError("InvalidParameterException", "The referenced task was not found.")
+            if task.desired_status != "STOPPED":
+                task.desired_status = "STOPPED"
+                task.stopping_at = _now()
+                task.stop_code = "UserInitiated"
+                task.stopped_reason = reason or "Task stopped by user"
+                if task.last_status == "PENDING":
+                    for c in task.containers:
+                        c.last_status = "STOPPED"
+                    self._stopped(task)
+        for process in task.processes:
+            threading.Thread(target=process.stop, daemon=True).start()
+        return task
+
+    def _find(self, cluster: str, ref: str) -> Task | None:
+        if ref in self.tasks:
+            task = self.tasks[ref]
+        else:
+            task = next((t for t in self.tasks.values() if t.task_id == ref.rsplit("/", 1)[-1]), None)
+        if task is not None and not _same_cluster(task.cluster_arn, cluster):
+            return None
+        return task
+
+    def shutdown(self) -> None:
+        with self._lock:
+            tasks = [t for t in self.tasks.values() if t.last_status != "STOPPED"]
+        for task in tasks:
+            self.stop(task.cluster_arn, task.arn, "Local stack shut down")
+        for task in tasks:
+            for process in task.processes:
+                process.stop(grace_seconds=5)
+
+    def wait_all(self, timeout: float = 30.0) -> None:
+        """For tests and shutdown: wait until every task has stopped."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if all(t.last_status == "STOPPED" for t in self.tasks.values()):
+                    return
+            time.sleep(0.05 + random.random() * 0.05)
+
+
+class _StartFailure(Exception):
+    def __init__(self, container: Container, message: str) -> None:
+        super().__init__(message)
+        self.container = container
+
+
+def _same_cluster(cluster_arn: str, ref: str) -> bool:
+    return ref in (cluster_arn, cluster_arn.rsplit("/", 1)[-1])

@@ -1,0 +1,174 @@
+"""The local AWS stack: moto in server mode behind a dispatcher for our own handlers and faults.
+
+Requests for operations in the registry (ECS tasks today; SageMaker jobs, Personalize later) and
+requests with an armed fault are answered here; everything else goes to moto untouched. The same
+object runs in a thread for tests (`with LocalAwsStack() as stack:`) or as the `python -m localaws`
+process for the demo and the Airflow topology.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from http import HTTPStatus
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+from werkzeug.wsgi import get_input_stream
+
+from localaws.faults import ApiFault, FaultInjector, JobFault
+from localaws.registry import backend_class, load_extensions
+from localaws.wire import ApiCall, AwsError, Signature, identify
+
+CONTROL_PREFIX = "/_localaws/"
+
+
+class LocalAwsStack:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self.faults = FaultInjector()
+        self.handlers = load_extensions()
+        self.handled_services = {service for service, _ in self.handlers}
+        self._moto = DomainDispatcherApplication(create_backend_app)
+        self._backends: dict[tuple[str, str, str], Any] = {}
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+        self._server = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> LocalAwsStack:
+        self._server = make_server(self.host, self.port, self, threaded=True, request_handler=MotoRequestHandler)
+        self.port = self._server.server_port
+        self._thread = threading.Thread(target=self._server.serve_forever, name="localaws", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server = make_server(self.host, self.port, self, threaded=True, request_handler=MotoRequestHandler)
+        self.port = self._server.server_port
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        for backend in list(self._backends.values()):
+            if hasattr(backend, "shutdown"):
+                backend.shutdown()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> LocalAwsStack:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # --- what handlers use -------------------------------------------------------------------
+    def client(self, service: str, region: str = "us-east-1"):
+        """A boto3 client on this stack: how handlers read and write the state moto keeps."""
+        key = (service, region)
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = boto3.client(
+                    service,
+                    region_name=region,
+                    endpoint_url=self.url,
+                    aws_access_key_id="testing",
+                    aws_secret_access_key="testing",
+                    config=Config(retries={"mode": "standard", "max_attempts": 3}),
+                )
+            return self._clients[key]
+
+    def backend(self, service: str, account_id: str, region: str):
+        key = (service, account_id, region)
+        with self._lock:
+            if key not in self._backends:
+                self._backends[key] = backend_class(service)(self, account_id, region)
+            return self._backends[key]
+
+    def reset(self) -> None:
+        """Forget all state: moto's and ours (running jobs are stopped first)."""
+        for backend in list(self._backends.values()):
+            if hasattr(backend, "shutdown"):
+                backend.shutdown()
+        self._backends.clear()
+        self.faults.clear()
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
+
+    # --- WSGI --------------------------------------------------------------------------------
+    def __call__(self, environ: dict[str, Any], start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(CONTROL_PREFIX):
+            return self._control(environ, start_response, path[len(CONTROL_PREFIX) :])
+        signature = Signature.from_environ(environ)
+        if signature is not None and set(signature.services) & (
+            self.handled_services | self.faults.armed_services()
+        ):
+            body = get_input_stream(environ).read()
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            call = identify(environ, signature)
+            environ["wsgi.input"] = io.BytesIO(body)
+            if call is not None:
+                call.stack = self
+                answer = self._answer(call)
+                if answer is not None:
+                    status, headers, payload = answer
+                    return _respond(start_response, status, headers, payload)
+        return self._moto(environ, start_response)
+
+    def _answer(self, call: ApiCall) -> tuple[int, dict[str, str], bytes] | None:
+        fault = self.faults.take_api_fault(call.service, call.operation)
+        if fault is not None:
+            return call.respond(AwsError(fault.error_code, fault.message, fault.status))
+        handler = self.handlers.get((call.service, call.operation))
+        if handler is None:
+            return None
+        try:
+            return call.respond(handler(call))
+        except AwsError as err:
+            return call.respond(err)
+
+    def _control(self, environ, start_response, route: str):
+        method = environ["REQUEST_METHOD"]
+        body = get_input_stream(environ).read()
+        try:
+            payload = json.loads(body) if body else {}
+            if route == "health":
+                result: Any = {"status": "running", "handled": sorted(f"{s}:{o}" for s, o in self.handlers)}
+            elif route == "faults" and method == "POST":
+                kind = payload.pop("kind", "api")
+                self.faults.arm(ApiFault(**payload) if kind == "api" else JobFault(**payload))
+                result = self.faults.snapshot()
+            elif route == "faults" and method == "DELETE":
+                self.faults.clear()
+                result = self.faults.snapshot()
+            elif route == "faults":
+                result = self.faults.snapshot()
+            elif route == "reset" and method == "POST":
+                self.reset()
+                result = {"status": "reset"}
+            else:
+                return _respond(start_response, 404, {}, json.dumps({"error": f"no route {route}"}).encode())
+        except (TypeError, ValueError) as err:
+            return _respond(start_response, 400, {}, json.dumps({"error": str(err)}).encode())
+        return _respond(start_response, 200, {}, json.dumps(result).encode())
+
+
+def _respond(start_response, status: int, headers: dict[str, str], body: bytes):
+    headers = {"Content-Type": "application/json", **headers, "Content-Length": str(len(body))}
+    start_response(f"{status} {HTTPStatus(status).phrase}", list(headers.items()))
+    return [body]
