@@ -1,0 +1,147 @@
+"""Land a month of raw purchases from the partner's drop location into the platform's raw zone."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
+from airflow.sdk import Param, dag, task
+from mlops.assets import RAW_MONTH
+from mlops.operators.ecs import EcsJobOperator
+
+AWS_CONN_ID = "aws_default"
+INGEST_CONTAINER = "ingest"  # container name in the preprocessing stack's ingest task definition
+
+DOC = """
+### Raw data landing
+A partner drops each month's purchase lines (`YYYY-MM.csv.gz`) under the drop prefix (Airflow
+Variable `raw_drop_prefix`, e.g. `s3://partner-drop/online-retail/`), with a `SHA256SUMS` file.
+This DAG waits for the file without holding a worker slot, then a Fargate job copies it into the
+raw zone (`s3://<InputBucket>/raw/online-retail/month=YYYY-MM/`) after checking its digest,
+compression, encoding, header and field counts. The data object appears only when verified and
+`_manifest.json` is written last; a rerun overwrites, never duplicates. Emits the
+`online_retail_raw_month` Asset with the month and URIs in its extra.
+
+Stack outputs (cluster, task definition, buckets, subnets) are read at run time from SSM under
+`/mlops/stacks/preprocessing/`.
+"""
+
+
+@dag(
+    dag_id="raw_data_landing",
+    schedule="0 6 1 * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["landing", "ecs", "data"],
+    doc_md=DOC,
+    default_args={
+        "owner": "mlops",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+    },
+    params={
+        "month": Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+            title="Month (YYYY-MM)",
+            description="Month to land; empty means the month before the run's date.",
+        ),
+    },
+)
+def raw_data_landing():
+    @task(execution_timeout=timedelta(minutes=2))
+    def plan_landing(params=None, dag_run=None) -> dict:
+        """Everything the run needs, resolved once: month, URIs, and the ECS run spec."""
+        from airflow.sdk import Variable
+        from mlops.hooks.stack_outputs import StackOutputsHook
+
+        when = dag_run.logical_date or dag_run.run_after
+        month = params["month"] or pendulum.instance(when).subtract(months=1).format("YYYY-MM")
+        drop_prefix = Variable.get("raw_drop_prefix").rstrip("/")
+        stack = StackOutputsHook(aws_conn_id=AWS_CONN_ID).get_outputs("preprocessing")
+        target_prefix = f"s3://{stack['InputBucket']}/raw/online-retail/month={month}/"
+        return {
+            "month": month,
+            "source_uri": f"{drop_prefix}/{month}.csv.gz",
+            "target_prefix": target_prefix,
+            "manifest_uri": f"{target_prefix}_manifest.json",
+            "cluster": stack["ClusterName"],
+            "task_definition": stack["IngestTaskDefinition"],
+            "log_group": stack["LogGroupName"],
+            "network_configuration": {
+                "awsvpcConfiguration": {
+                    "subnets": stack["SubnetIds"].split(","),
+                    "securityGroups": [g for g in stack.get("SecurityGroupIds", "").split(",") if g],
+                    "assignPublicIp": "DISABLED",
+                }
+            },
+            "overrides": {
+                "containerOverrides": [
+                    {
+                        "name": INGEST_CONTAINER,
+                        "environment": [
+                            {"name": "MONTH", "value": month},
+                            {"name": "SOURCE_URI", "value": f"{drop_prefix}/{month}.csv.gz"},
+                            {"name": "CHECKSUMS_URI", "value": f"{drop_prefix}/SHA256SUMS"},
+                            {"name": "TARGET_PREFIX", "value": target_prefix},
+                        ],
+                    }
+                ]
+            },
+        }
+
+    plan = plan_landing()
+
+    wait_for_drop = S3KeySensor(
+        task_id="wait_for_drop",
+        aws_conn_id=AWS_CONN_ID,
+        bucket_key=plan["source_uri"],
+        deferrable=True,
+        poke_interval=300,
+        timeout=timedelta(days=3).total_seconds(),
+        retries=0,
+    )
+
+    ingest = EcsJobOperator(
+        task_id="ingest",
+        aws_conn_id=AWS_CONN_ID,
+        cluster=plan["cluster"],
+        task_definition=plan["task_definition"],
+        overrides=plan["overrides"],
+        network_configuration=plan["network_configuration"],
+        awslogs_group=plan["log_group"],
+        awslogs_stream_prefix=INGEST_CONTAINER,
+        container_name=INGEST_CONTAINER,
+        waiter_delay=5,
+        waiter_max_attempts=360,
+        execution_timeout=timedelta(minutes=45),
+    )
+
+    @task(outlets=[RAW_MONTH], execution_timeout=timedelta(minutes=2))
+    def publish_landed(plan: dict, outlet_events=None) -> dict:
+        """Read the manifest the job wrote last and announce the month to consumers."""
+        import json
+
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        bucket, key = S3Hook.parse_s3_url(plan["manifest_uri"])
+        manifest = json.loads(S3Hook(aws_conn_id=AWS_CONN_ID).read_key(key, bucket))
+        if manifest["month"] != plan["month"] or manifest["rows"] <= 0:
+            raise ValueError(f"{plan['manifest_uri']} does not describe a landed month {plan['month']}: {manifest}")
+        outlet_events[RAW_MONTH].extra = {
+            "month": plan["month"],
+            "data_uri": manifest["data_uri"],
+            "manifest_uri": plan["manifest_uri"],
+            "rows": manifest["rows"],
+            "sha256": manifest["sha256"],
+        }
+        return manifest
+
+    plan >> wait_for_drop >> ingest >> publish_landed(plan)
+
+
+raw_data_landing()

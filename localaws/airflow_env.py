@@ -1,0 +1,47 @@
+"""The environment that points unchanged DAGs at the local stack and the local MLflow.
+
+Only the connection's `endpoint_url` (and the test credentials moto accepts) differ from a real
+deployment: the same `AIRFLOW_CONN_*` / `AIRFLOW_VAR_*` names carry an account's settings there.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from localaws.jobs import PROJECT_ROOT
+from localaws.provision import DROP_PREFIX
+
+REGION = "us-east-1"
+
+
+def aws_connection(endpoint_url: str) -> str:
+    return json.dumps(
+        {
+            "conn_type": "aws",
+            "login": "testing",
+            "password": "testing",
+            "extra": {"region_name": REGION, "endpoint_url": endpoint_url},
+        }
+    )
+
+
+def airflow_environment(airflow_home: Path, aws_url: str, mlflow_url: str | None = None) -> dict[str, str]:
+    env = {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home}/airflow.db",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(aws_url),
+        "AIRFLOW_VAR_RAW_DROP_PREFIX": DROP_PREFIX,
+        "AWS_DEFAULT_REGION": REGION,
+        "PYTHONPATH": f"{PROJECT_ROOT}:{PROJECT_ROOT / 'plugins'}",
+    }
+    if mlflow_url:
+        env["AIRFLOW_CONN_MLFLOW_DEFAULT"] = json.dumps({"conn_type": "http", "host": mlflow_url})
+        env["MLFLOW_TRACKING_URI"] = mlflow_url
+    return env

@@ -1,0 +1,6 @@
+"""The data-aware contract between DAGs. An Asset names a data set, not a bucket (buckets differ per
+account); each event's `extra` carries the concrete S3 URIs and the month it covers."""
+
+from airflow.sdk import Asset
+
+RAW_MONTH = Asset(name="online_retail_raw_month", uri="mlops://online-retail/raw")

@@ -1,0 +1,42 @@
+"""Stack outputs in SSM Parameter Store: where infrastructure publishes and DAGs read.
+
+Every stack's outputs live under one prefix, `/mlops/stacks/<stack-key>/<OutputKey>`, so a DAG
+needs no stack names, ARNs or bucket names in its code: it reads them at run time (never at parse
+time) from whatever account its `aws_conn_id` points at.
+"""
+
+from __future__ import annotations
+
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+STACK_OUTPUTS_PREFIX = "/mlops/stacks"
+
+
+class StackOutputsHook(AwsBaseHook):
+    def __init__(self, *args, prefix: str = STACK_OUTPUTS_PREFIX, **kwargs) -> None:
+        kwargs["client_type"] = "ssm"
+        super().__init__(*args, **kwargs)
+        self.prefix = prefix.rstrip("/")
+
+    def get_outputs(self, stack_key: str) -> dict[str, str]:
+        """All outputs of one stack; a clear error when the stack has published none."""
+        path = f"{self.prefix}/{stack_key}/"
+        outputs: dict[str, str] = {}
+        for page in self.conn.get_paginator("get_parameters_by_path").paginate(Path=path, Recursive=False):
+            for parameter in page["Parameters"]:
+                outputs[parameter["Name"][len(path) :]] = parameter["Value"]
+        if not outputs:
+            raise LookupError(
+                f"no outputs of stack {stack_key!r} under {path} in SSM Parameter Store: "
+                "deploy it first (DAG infra_bootstrap) or check the aws_conn_id's account and region"
+            )
+        return outputs
+
+    def put_outputs(self, stack_key: str, outputs: dict[str, str]) -> list[str]:
+        """Publish (create or overwrite) each output; returns the parameter names written."""
+        names = []
+        for key, value in sorted(outputs.items()):
+            name = f"{self.prefix}/{stack_key}/{key}"
+            self.conn.put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
+            names.append(name)
+        return names
