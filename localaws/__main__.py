@@ -1,0 +1,67 @@
+"""`python -m localaws`: serve the local AWS stack (and MLflow) on loopback until interrupted.
+
+Writes `<state-dir>/airflow.env`, the exports that point Airflow at it:
+    source .local/airflow.env && airflow dags test raw_data_landing
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from localaws.airflow_env import airflow_environment
+from localaws.mlflow_server import MlflowServer, ensure_artifact_bucket
+from localaws.provision import provision
+from localaws.server import LocalAwsStack
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m localaws", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback by default)")
+    parser.add_argument("--port", type=int, default=4566, help="AWS endpoint port (0 picks a free one)")
+    parser.add_argument("--mlflow-port", type=int, default=5001, help="MLflow tracking server port")
+    parser.add_argument("--no-mlflow", action="store_true", help="do not start the MLflow server")
+    parser.add_argument("--provision", action="store_true", help="create the platform's local resources")
+    parser.add_argument("--state-dir", type=Path, default=Path(".local"), help="where state and logs go")
+    return parser.parse_args(argv)
+
+
+def write_env_file(path: Path, env: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(env.items())))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    state_dir = args.state_dir.resolve()
+    stack = LocalAwsStack(args.host, args.port).start()
+    print(f"local AWS stack on {stack.url}", flush=True)
+    mlflow = None
+    if not args.no_mlflow:
+        ensure_artifact_bucket(stack.client("s3"))
+        mlflow = MlflowServer(state_dir / "mlflow", stack.url, args.host, args.mlflow_port).start()
+        print(f"MLflow tracking server on {mlflow.url}", flush=True)
+    if args.provision:
+        outputs = provision(stack.client)
+        print(f"provisioned: {', '.join(f'{k}={v}' for k, v in outputs.items())}", flush=True)
+    env_file = state_dir / "airflow.env"
+    write_env_file(env_file, airflow_environment(state_dir / "airflow", stack.url, mlflow.url if mlflow else None))
+    print(f"Airflow environment: source {env_file}", flush=True)
+
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    print("stopping", flush=True)
+    if mlflow is not None:
+        mlflow.stop()
+    stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

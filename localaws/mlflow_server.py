@@ -1,0 +1,103 @@
+"""The local MLflow tracking server: runs and registry in SQLite on local disk, artifacts in the
+local stack's S3 (proxied by the server, as on a managed tracking server)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ARTIFACT_BUCKET = "mlflow-artifacts"
+
+
+class MlflowServer:
+    def __init__(self, state_dir: Path, aws_url: str, host: str = "127.0.0.1", port: int = 5001) -> None:
+        self.state_dir = Path(state_dir)
+        self.aws_url = aws_url
+        self.host = host
+        self.port = port
+        self._proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 120.0) -> MlflowServer:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "MLFLOW_S3_ENDPOINT_URL": self.aws_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{self.state_dir / 'mlflow.db'}",
+            "--artifacts-destination",
+            f"s3://{ARTIFACT_BUCKET}/",
+            "--serve-artifacts",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+        ]
+        log = (self.state_dir / "server.log").open("ab")
+        self._proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self._wait_healthy(timeout)
+        return self
+
+    def _wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                tail = (self.state_dir / "server.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"MLflow server exited with {self._proc.returncode}:\n{tail}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise TimeoutError(f"MLflow server at {self.url} not healthy after {timeout:.0f}s (see {self.state_dir / 'server.log'})")
+
+    def stop(self) -> None:
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        import signal
+
+        os.killpg(self._proc.pid, signal.SIGTERM)
+        try:
+            self._proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait()
+
+    def __enter__(self) -> MlflowServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def ensure_artifact_bucket(s3) -> None:
+    try:
+        s3.create_bucket(Bucket=ARTIFACT_BUCKET)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    s3.put_bucket_encryption(
+        Bucket=ARTIFACT_BUCKET,
+        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+    )
