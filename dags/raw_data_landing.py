@@ -7,6 +7,7 @@ from datetime import timedelta
 import pendulum
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk import Param, dag, task
+
 from mlops.assets import RAW_MONTH
 from mlops.operators.ecs import EcsJobOperator
 
@@ -57,6 +58,7 @@ def raw_data_landing():
     def plan_landing(params=None, dag_run=None) -> dict:
         """Everything the run needs, resolved once: month, URIs, and the ECS run spec."""
         from airflow.sdk import Variable
+
         from mlops.hooks.stack_outputs import StackOutputsHook
 
         when = dag_run.logical_date or dag_run.run_after

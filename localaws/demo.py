@@ -76,7 +76,10 @@ def main() -> int:
         with MlflowServer(STATE_DIR / "mlflow", stack.url, port=mlflow_port) as mlflow:
             print(f"-- MLflow on {mlflow.url}", flush=True)
             outputs = provision(stack.client)
-            print(f"-- provisioned cluster {outputs['ClusterName']}, raw zone s3://{outputs['InputBucket']}/raw/", flush=True)
+            print(
+                f"-- provisioned cluster {outputs['ClusterName']}, raw zone s3://{outputs['InputBucket']}/raw/",
+                flush=True,
+            )
             env = {**os.environ, **airflow_environment(STATE_DIR / "airflow", stack.url, mlflow.url)}
             subprocess.run(
                 [str(Path(sys.executable).with_name("airflow")), "db", "migrate"],

@@ -63,6 +63,16 @@ class FaultInjector:
         with self._lock:
             (self._api if isinstance(fault, ApiFault) else self._jobs).append(fault)
 
+    def arm_api(self, service: str, operation: str, error_code: str = "ThrottlingException", **kwargs) -> ApiFault:
+        fault = ApiFault(service, operation, error_code, **kwargs)
+        self.arm(fault)
+        return fault
+
+    def arm_job(self, match: str, exit_code: int = 1, **kwargs) -> JobFault:
+        fault = JobFault(match, exit_code, **kwargs)
+        self.arm(fault)
+        return fault
+
     def clear(self) -> None:
         with self._lock:
             self._api.clear()

@@ -7,6 +7,7 @@ and every line it prints becomes a log event in the group and stream the job def
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -95,10 +96,8 @@ class CloudWatchLogSink:
     def open(self) -> None:
         """Fails like the awslogs driver does when the group is missing and may not be created."""
         if self.create_group:
-            try:
+            with contextlib.suppress(self.client.exceptions.ResourceAlreadyExistsException):
                 self.client.create_log_group(logGroupName=self.group)
-            except self.client.exceptions.ResourceAlreadyExistsException:
-                pass
         self.client.create_log_stream(logGroupName=self.group, logStreamName=self.stream)
 
     def write(self, line: str) -> None:

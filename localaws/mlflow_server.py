@@ -3,6 +3,7 @@ local stack's S3 (proxied by the server, as on a managed tracking server)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -71,7 +72,9 @@ class MlflowServer:
                 pass
             time.sleep(0.5)
         self.stop()
-        raise TimeoutError(f"MLflow server at {self.url} not healthy after {timeout:.0f}s (see {self.state_dir / 'server.log'})")
+        raise TimeoutError(
+            f"MLflow server at {self.url} not healthy after {timeout:.0f}s (see {self.state_dir / 'server.log'})"
+        )
 
     def stop(self) -> None:
         if self._proc is None or self._proc.poll() is not None:
@@ -93,11 +96,11 @@ class MlflowServer:
 
 
 def ensure_artifact_bucket(s3) -> None:
-    try:
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket=ARTIFACT_BUCKET)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
     s3.put_bucket_encryption(
         Bucket=ARTIFACT_BUCKET,
-        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
     )

@@ -9,11 +9,11 @@ Every step is idempotent.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
-from localaws.jobs import PROJECT_ROOT
+from localaws.datasets import online_retail_dir
 
-DATASET_DIR = PROJECT_ROOT.parent / "shared" / "datasets" / "online-retail"
 ACCOUNT = "123456789012"
 ENVIRONMENT = "dev"
 DROP_BUCKET = "partner-drop"
@@ -22,10 +22,8 @@ INGEST_IMAGE = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/mlops-raw-ingest:late
 
 
 def _private_bucket(s3, name: str) -> None:
-    try:
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket=name)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
     s3.put_public_access_block(
         Bucket=name,
         PublicAccessBlockConfiguration={
@@ -37,7 +35,9 @@ def _private_bucket(s3, name: str) -> None:
     )
     s3.put_bucket_encryption(
         Bucket=name,
-        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
     )
 
 
@@ -51,14 +51,20 @@ def _network(ec2) -> tuple[str, str]:
             TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "mlops-local"}]}],
         )["Vpc"]["VpcId"]
     subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
-    subnet_id = subnets[0]["SubnetId"] if subnets else ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.42.1.0/24")["Subnet"]["SubnetId"]
+    subnet_id = (
+        subnets[0]["SubnetId"]
+        if subnets
+        else ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.42.1.0/24")["Subnet"]["SubnetId"]
+    )
     groups = ec2.describe_security_groups(
         Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": ["mlops-jobs"]}]
     )["SecurityGroups"]
     group_id = (
         groups[0]["GroupId"]
         if groups
-        else ec2.create_security_group(GroupName="mlops-jobs", Description="ECS jobs, egress only", VpcId=vpc_id)["GroupId"]
+        else ec2.create_security_group(GroupName="mlops-jobs", Description="ECS jobs, egress only", VpcId=vpc_id)[
+            "GroupId"
+        ]
     )
     return subnet_id, group_id
 
@@ -92,7 +98,7 @@ def _ingest_task_definition(ecs, log_group: str) -> str:
     )["taskDefinition"]["taskDefinitionArn"]
 
 
-def provision(client, dataset_dir: Path = DATASET_DIR, months: list[str] | None = None) -> dict[str, str]:
+def provision(client, dataset_dir: Path | None = None, months: list[str] | None = None) -> dict[str, str]:
     """`client(service)` gives a boto3 client on the local stack. Returns the published outputs."""
     s3, ecs, logs, ec2 = client("s3"), client("ecs"), client("logs"), client("ec2")
     suffix = f"{ENVIRONMENT}-{ACCOUNT}-us-east-1"
@@ -121,13 +127,16 @@ def provision(client, dataset_dir: Path = DATASET_DIR, months: list[str] | None 
 
     ssm = client("ssm")
     for key, value in outputs.items():
-        ssm.put_parameter(Name=f"{STACK_OUTPUTS_PREFIX}/preprocessing/{key}", Value=value, Type="String", Overwrite=True)
+        ssm.put_parameter(
+            Name=f"{STACK_OUTPUTS_PREFIX}/preprocessing/{key}", Value=value, Type="String", Overwrite=True
+        )
     upload_drop(s3, dataset_dir, months)
     return outputs
 
 
-def upload_drop(s3, dataset_dir: Path = DATASET_DIR, months: list[str] | None = None) -> list[str]:
+def upload_drop(s3, dataset_dir: Path | None = None, months: list[str] | None = None) -> list[str]:
     """Upload the partner's files (all months, or the given ones) and their SHA256SUMS."""
+    dataset_dir = dataset_dir or online_retail_dir()
     files = sorted(dataset_dir.glob("*.csv.gz"))
     if months is not None:
         files = [f for f in files if f.name.removesuffix(".csv.gz") in months]

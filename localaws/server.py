@@ -114,9 +114,7 @@ class LocalAwsStack:
         if path.startswith(CONTROL_PREFIX):
             return self._control(environ, start_response, path[len(CONTROL_PREFIX) :])
         signature = Signature.from_environ(environ)
-        if signature is not None and set(signature.services) & (
-            self.handled_services | self.faults.armed_services()
-        ):
+        if signature is not None and set(signature.services) & (self.handled_services | self.faults.armed_services()):
             body = get_input_stream(environ).read()
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))

@@ -113,7 +113,7 @@ def identify(environ: dict[str, Any], signature: Signature) -> ApiCall | None:
                 continue
             protocol = determine_request_protocol(service_model, request.content_type)
             operation_model, uri_params = get_service_router(service).match(request)
-        except Exception:  # noqa: BLE001 - "not this service": try the next candidate
+        except Exception:  # noqa: S112 - not this service's operation: the next candidate may match
             continue
         return ApiCall(
             service=service,

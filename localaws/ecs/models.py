@@ -296,7 +296,9 @@ class EcsTaskBackend:
         group = options.get("awslogs-group")
         prefix = options.get("awslogs-stream-prefix")
         if not group:
-            raise _StartFailure(container, "ResourceInitializationError: awslogs-group is required by the awslogs driver")
+            raise _StartFailure(
+                container, "ResourceInitializationError: awslogs-group is required by the awslogs driver"
+            )
         region = options.get("awslogs-region", self.region)
         stream = f"{prefix}/{container.name}/{task.task_id}" if prefix else task.task_id
         sink = CloudWatchLogSink(
@@ -307,7 +309,7 @@ class EcsTaskBackend:
         )
         try:
             sink.open()
-        except Exception as err:  # noqa: BLE001 - the awslogs driver reports it as a start failure
+        except Exception as err:
             raise _StartFailure(
                 container,
                 f"ResourceInitializationError: failed to validate logger args: "

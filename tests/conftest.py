@@ -1,0 +1,82 @@
+"""Shared fixtures: an isolated Airflow home, the local AWS stack, and the platform provisioned on it.
+
+Airflow reads its configuration when first imported, so the environment is set here, at import
+time, before any test module imports it. No AWS endpoint is set globally: DAG code reaches the
+local stack only through the `aws_default` connection, exactly as it reaches AWS in production.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from localaws.airflow_env import airflow_environment, aws_connection
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="mlops-tests-airflow-"))
+UNREACHABLE = "http://127.0.0.1:9"  # until a test asks for the stack, AWS calls fail fast
+
+os.environ.update(airflow_environment(AIRFLOW_HOME, UNREACHABLE))
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_PROFILE", None)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated metadata database in this session's AIRFLOW_HOME."""
+    subprocess.run(
+        [str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
+        env=os.environ.copy(),
+        check=True,
+        capture_output=True,
+    )
+    return AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def stack():
+    from localaws.server import LocalAwsStack
+
+    with LocalAwsStack() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def platform(stack) -> dict[str, str]:
+    """The resources the DAGs read from SSM, and the partner's drop with two real months."""
+    from localaws.provision import provision
+
+    return provision(stack.client, months=["2011-09", "2011-10"])
+
+
+@pytest.fixture
+def aws_conn(stack, monkeypatch):
+    """Points the `aws_default` connection at the local stack for one test."""
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection(stack.url))
+    return stack
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_faults(request):
+    yield
+    if "stack" in request.fixturenames:
+        request.getfixturevalue("stack").faults.clear()
