@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -28,6 +29,13 @@ class MlflowServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 120.0) -> MlflowServer:
+        """Fails at once if the port is taken: a health check would otherwise pass on the other server."""
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((self.host, self.port))
+            except OSError as err:
+                raise RuntimeError(f"cannot start MLflow on {self.url}: the port is in use ({err})") from err
         self.state_dir.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,

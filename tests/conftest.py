@@ -7,7 +7,9 @@ local stack only through the `aws_default` connection, exactly as it reaches AWS
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,6 +22,7 @@ from localaws.airflow_env import airflow_environment, aws_connection
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="mlops-tests-airflow-"))
+atexit.register(shutil.rmtree, AIRFLOW_HOME, ignore_errors=True)
 UNREACHABLE = "http://127.0.0.1:9"  # until a test asks for the stack, AWS calls fail fast
 
 os.environ.update(airflow_environment(AIRFLOW_HOME, UNREACHABLE))

@@ -67,9 +67,9 @@ def test_aws_waits_do_not_hold_worker_slots(dagbag):
     """Operators that wait on AWS must defer (the provider's `deferrable` flag) in our DAGs."""
     for dag_id, dag in dagbag.dags.items():
         for task in dag.tasks:
-            if hasattr(task, "deferrable") and task.task_type.endswith(("Operator", "Sensor")):
-                if "aws" in type(task).__module__ or type(task).__module__.startswith("mlops."):
-                    assert task.deferrable, f"{dag_id}.{task.task_id} ({task.task_type}) is not deferrable"
+            module = type(task).__module__
+            if hasattr(task, "deferrable") and ("aws" in module or module.startswith("mlops.")):
+                assert task.deferrable, f"{dag_id}.{task.task_id} ({task.task_type}) is not deferrable"
 
 
 def test_every_dag_is_part_of_the_demo_lifecycle(dagbag):

@@ -1,0 +1,99 @@
+"""raw_data_landing end to end with `dag.test()` on the local stack: a real Fargate job, a deferred
+S3 wait and ECS wait whose triggers poll the stack, the Asset event, reruns, and failures."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+
+
+@pytest.fixture(scope="module")
+def dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.dags.test_dag_integrity import PROJECT_ROOT
+
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "raw_data_landing.py"))
+    return bag.get_dag("raw_data_landing")
+
+
+@pytest.fixture
+def landing(airflow_db, platform, aws_conn):
+    return platform
+
+
+def raw_keys(stack, bucket: str, month: str) -> list[str]:
+    listed = stack.client("s3").list_objects_v2(Bucket=bucket, Prefix=f"raw/online-retail/month={month}/")
+    return sorted(o["Key"] for o in listed.get("Contents", []))
+
+
+def states(dag_run) -> dict[str, str]:
+    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+
+
+def test_lands_a_real_month_and_announces_it(dag, landing, aws_conn):
+    dag_run = dag.test(run_conf={"month": "2011-09"})
+    assert dag_run.state == "success", states(dag_run)
+    assert set(states(dag_run).values()) == {"success"}
+    bucket = landing["InputBucket"]
+    assert raw_keys(aws_conn, bucket, "2011-09") == [
+        "raw/online-retail/month=2011-09/_manifest.json",
+        "raw/online-retail/month=2011-09/data.csv.gz",
+    ]
+    manifest_key = "raw/online-retail/month=2011-09/_manifest.json"
+    manifest = json.loads(aws_conn.client("s3").get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
+    assert manifest["rows"] == 50_226
+    assert manifest["task_arn"].startswith("arn:aws:ecs:us-east-1:123456789012:task/mlops-jobs/")
+
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        events = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.name == "online_retail_raw_month", AssetEvent.source_run_id == dag_run.run_id)
+            .all()
+        )
+        assert [e.extra["month"] for e in events] == ["2011-09"]
+        assert events[0].extra["rows"] == 50_226
+
+
+def test_rerun_of_a_month_replaces_it_without_duplicates(dag, landing, aws_conn):
+    first = dag.test(run_conf={"month": "2011-10"})
+    before = raw_keys(aws_conn, landing["InputBucket"], "2011-10")
+    second = dag.test(run_conf={"month": "2011-10"})
+    assert (first.state, second.state) == ("success", "success")
+    assert raw_keys(aws_conn, landing["InputBucket"], "2011-10") == before
+    assert len(before) == 2
+
+
+def test_a_failing_job_fails_the_run_and_shows_why(dag, landing, aws_conn, monkeypatch, capfd):
+    """A partner file with a renamed column: the container's own error reaches the Airflow task."""
+    s3 = aws_conn.client("s3")
+    body = (HEADER.replace("Country", "Land") + "1,2,3,4,2011-01-01 10:00:00,1.0,5,UK\n").encode()
+    s3.put_object(Bucket="partner-drop", Key="broken/2011-01.csv.gz", Body=body)
+    digest = hashlib.sha256(body).hexdigest()
+    s3.put_object(Bucket="partner-drop", Key="broken/SHA256SUMS", Body=f"{digest}  2011-01.csv.gz\n".encode())
+    monkeypatch.setenv("AIRFLOW_VAR_RAW_DROP_PREFIX", "s3://partner-drop/broken/")
+    dag.get_task("ingest").retries = 0
+    dag_run = dag.test(run_conf={"month": "2011-01"})
+    assert dag_run.state == "failed"
+    assert states(dag_run) == {
+        "plan_landing": "success",
+        "wait_for_drop": "success",
+        "ingest": "failed",
+        "publish_landed": "upstream_failed",
+    }
+    assert raw_keys(aws_conn, landing["InputBucket"], "2011-01") == []
+    out, err = capfd.readouterr()
+    logged = out + err
+    assert "ERROR: s3://partner-drop/broken/2011-01.csv.gz line 1: header" in logged, logged[-3000:]
+    assert "unexpected ['Land']" in logged
+    assert "log lines of /ecs/mlops-jobs/ingest/ingest/" in logged

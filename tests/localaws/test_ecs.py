@@ -1,0 +1,236 @@
+"""ECS RunTask runs the task definition's container as a real local process."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+PROBE_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/localaws-probe:1.0"
+CLUSTER = "ecs-test"
+LOG_GROUP = "/ecs/ecs-test"
+
+
+@pytest.fixture(scope="module")
+def ecs_env(stack):
+    ecs, logs, ec2 = stack.client("ecs"), stack.client("logs"), stack.client("ec2")
+    ecs.create_cluster(clusterName=CLUSTER)
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(logGroupName=LOG_GROUP)
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    return {"ecs": ecs, "logs": logs, "subnet": subnet}
+
+
+def register(ecs, image: str = PROBE_IMAGE, command: list[str] | None = None, **container) -> str:
+    family = f"probe-{uuid.uuid4().hex[:8]}"
+    return ecs.register_task_definition(
+        family=family,
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+        containerDefinitions=[
+            {
+                "name": "probe",
+                "image": image,
+                "essential": True,
+                "command": command or [],
+                "environment": [{"name": "FROM_DEFINITION", "value": "definition"}],
+                "logConfiguration": {
+                    "logDriver": "awslogs",
+                    "options": {
+                        "awslogs-group": LOG_GROUP,
+                        "awslogs-region": "us-east-1",
+                        "awslogs-stream-prefix": "probe",
+                    },
+                },
+                **container,
+            }
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+
+
+def run(env, task_definition: str, command: list[str] | None = None, **extra) -> dict:
+    overrides = {"containerOverrides": [{"name": "probe", "command": command}]} if command else {}
+    response = env["ecs"].run_task(
+        cluster=CLUSTER,
+        taskDefinition=task_definition,
+        launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": {"subnets": [env["subnet"]], "assignPublicIp": "DISABLED"}},
+        overrides=overrides,
+        **extra,
+    )
+    assert response["failures"] == []
+    return response["tasks"][0]
+
+
+def wait_stopped(env, task_arn: str, timeout: float = 60) -> tuple[dict, list[str]]:
+    """Polls like the provider's waiter; returns the final task and every status seen."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        task = env["ecs"].describe_tasks(cluster=CLUSTER, tasks=[task_arn])["tasks"][0]
+        if not seen or seen[-1] != task["lastStatus"]:
+            seen.append(task["lastStatus"])
+        if task["lastStatus"] == "STOPPED":
+            return task, seen
+        time.sleep(0.1)
+    raise AssertionError(f"task {task_arn} not STOPPED after {timeout}s; saw {seen}")
+
+
+def log_lines(env, task_arn: str) -> list[str]:
+    stream = f"probe/probe/{task_arn.rsplit('/', 1)[-1]}"
+    events = env["logs"].get_log_events(logGroupName=LOG_GROUP, logStreamName=stream, startFromHead=True)
+    return [e["message"] for e in events["events"]]
+
+
+def test_task_runs_the_container_and_reports_exit_code_and_logs(ecs_env):
+    td = register(ecs_env["ecs"])
+    started = run(ecs_env, td, ["lines=3", "sleep=1.5", "exit=0", "echo=FROM_DEFINITION,AWS_ENDPOINT_URL"])
+    assert started["lastStatus"] == "PENDING"
+    assert started["launchType"] == "FARGATE"
+    assert started["attachments"][0]["type"] == "ElasticNetworkInterface"
+    task, seen = wait_stopped(ecs_env, started["taskArn"])
+    assert seen == ["PENDING", "RUNNING", "STOPPED"]
+    assert task["containers"][0]["exitCode"] == 0
+    assert task["stopCode"] == "EssentialContainerExited"
+    assert task["startedAt"] <= task["stoppedAt"]
+    lines = log_lines(ecs_env, started["taskArn"])
+    assert lines[:2] == ["FROM_DEFINITION=definition", f"AWS_ENDPOINT_URL={ecs_env['ecs'].meta.endpoint_url}"]
+    assert lines[2:] == ["probe line 1", "probe line 2", "probe line 3"]
+
+
+def test_overrides_replace_command_and_add_environment(ecs_env):
+    td = register(ecs_env["ecs"], command=["exit=0"])
+    response = ecs_env["ecs"].run_task(
+        cluster=CLUSTER,
+        taskDefinition=td,
+        launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": {"subnets": [ecs_env["subnet"]]}},
+        overrides={
+            "containerOverrides": [
+                {
+                    "name": "probe",
+                    "command": ["echo=FROM_DEFINITION,FROM_OVERRIDE", "exit=3"],
+                    "environment": [
+                        {"name": "FROM_OVERRIDE", "value": "override"},
+                        {"name": "FROM_DEFINITION", "value": "overridden"},
+                    ],
+                }
+            ]
+        },
+    )
+    task, _ = wait_stopped(ecs_env, response["tasks"][0]["taskArn"])
+    assert task["containers"][0]["exitCode"] == 3
+    assert log_lines(ecs_env, task["taskArn"]) == ["FROM_DEFINITION=overridden", "FROM_OVERRIDE=override"]
+
+
+def test_provider_waiter_sees_the_stop(ecs_env):
+    td = register(ecs_env["ecs"])
+    task = run(ecs_env, td, ["sleep=0.5"])
+    ecs_env["ecs"].get_waiter("tasks_stopped").wait(
+        cluster=CLUSTER, tasks=[task["taskArn"]], WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+    )
+
+
+def test_stop_task_terminates_the_process(ecs_env):
+    td = register(ecs_env["ecs"])
+    task = run(ecs_env, td, ["lines=1", "sleep=60"])
+    deadline = time.monotonic() + 20
+    while (
+        ecs_env["ecs"].describe_tasks(cluster=CLUSTER, tasks=[task["taskArn"]])["tasks"][0]["lastStatus"] != "RUNNING"
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    stopped = ecs_env["ecs"].stop_task(cluster=CLUSTER, task=task["taskArn"], reason="test says stop")["task"]
+    assert stopped["desiredStatus"] == "STOPPED"
+    final, _ = wait_stopped(ecs_env, task["taskArn"], timeout=20)
+    assert final["stopCode"] == "UserInitiated"
+    assert final["stoppedReason"] == "test says stop"
+    assert final["containers"][0]["exitCode"] == 143  # SIGTERM, as docker stop reports it
+
+
+def test_list_tasks_filters_by_started_by_and_status(ecs_env):
+    td = register(ecs_env["ecs"])
+    marker = uuid.uuid4().hex[:12]
+    task = run(ecs_env, td, ["sleep=0.2"], startedBy=marker)
+    listed = ecs_env["ecs"].list_tasks(cluster=CLUSTER, startedBy=marker)["taskArns"]
+    assert listed == [task["taskArn"]]
+    wait_stopped(ecs_env, task["taskArn"])
+    assert ecs_env["ecs"].list_tasks(cluster=CLUSTER, startedBy=marker, desiredStatus="RUNNING")["taskArns"] == []
+    assert ecs_env["ecs"].list_tasks(cluster=CLUSTER, startedBy=marker, desiredStatus="STOPPED")["taskArns"] == [
+        task["taskArn"]
+    ]
+
+
+def test_unknown_image_fails_to_start_like_a_failed_pull(ecs_env):
+    td = register(ecs_env["ecs"], image="123456789012.dkr.ecr.us-east-1.amazonaws.com/not-in-images-toml:1")
+    task, _ = wait_stopped(ecs_env, run(ecs_env, td)["taskArn"])
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert "CannotPullContainerError" in task["stoppedReason"]
+    assert "exitCode" not in task["containers"][0]
+
+
+def test_missing_log_group_fails_to_start(ecs_env):
+    td = register(
+        ecs_env["ecs"],
+        logConfiguration={
+            "logDriver": "awslogs",
+            "options": {"awslogs-group": "/ecs/absent", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "p"},
+        },
+    )
+    task, _ = wait_stopped(ecs_env, run(ecs_env, td)["taskArn"])
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert "ResourceInitializationError" in task["stoppedReason"]
+    assert "/ecs/absent" in task["stoppedReason"]
+
+
+def test_job_fault_makes_the_next_job_fail(stack, ecs_env):
+    td = register(ecs_env["ecs"])
+    stack.faults.arm_job("localaws-probe", exit_code=7)
+    failed, _ = wait_stopped(ecs_env, run(ecs_env, td, ["exit=0"])["taskArn"])
+    assert failed["containers"][0]["exitCode"] == 7
+    assert any("injected" in line for line in log_lines(ecs_env, failed["taskArn"]))
+    healthy, _ = wait_stopped(ecs_env, run(ecs_env, td, ["exit=0"])["taskArn"])
+    assert healthy["containers"][0]["exitCode"] == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "message"),
+    [
+        ({"cluster": "no-such-cluster"}, "ClusterNotFoundException", "Cluster not found"),
+        ({"taskDefinition": "no-such-family:1"}, "ClientException", "TaskDefinition not found"),
+        ({"networkConfiguration": None}, "InvalidParameterException", "awsvpc"),
+        ({"networkConfiguration": {"awsvpcConfiguration": {"subnets": []}}}, "InvalidParameterException", "subnets"),
+        ({"count": 11}, "InvalidParameterException", "count"),
+    ],
+)
+def test_run_task_validates_like_ecs(ecs_env, change, code, message):
+    params = {
+        "cluster": CLUSTER,
+        "taskDefinition": register(ecs_env["ecs"]),
+        "launchType": "FARGATE",
+        "networkConfiguration": {"awsvpcConfiguration": {"subnets": [ecs_env["subnet"]]}},
+        **change,
+    }
+    params = {k: v for k, v in params.items() if v is not None}
+    with pytest.raises(ClientError) as raised:
+        ecs_env["ecs"].run_task(**params)
+    assert raised.value.response["Error"]["Code"] == code
+    assert message in raised.value.response["Error"]["Message"]
+
+
+def test_override_of_unknown_container_is_rejected(ecs_env):
+    with pytest.raises(ClientError) as raised:
+        ecs_env["ecs"].run_task(
+            cluster=CLUSTER,
+            taskDefinition=register(ecs_env["ecs"]),
+            launchType="FARGATE",
+            networkConfiguration={"awsvpcConfiguration": {"subnets": [ecs_env["subnet"]]}},
+            overrides={"containerOverrides": [{"name": "not-there", "command": ["exit=0"]}]},
+        )
+    assert raised.value.response["Error"]["Code"] == "InvalidParameterException"
