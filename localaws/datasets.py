@@ -7,6 +7,7 @@ and says where with `ONLINE_RETAIL_DIR`.
 from __future__ import annotations
 
 import os
+import subprocess
 from functools import cache
 from pathlib import Path
 
@@ -15,10 +16,31 @@ from localaws.jobs import PROJECT_ROOT
 RELATIVE = Path("shared") / "datasets" / "online-retail"
 
 
+def _origin_checkout() -> Path | None:
+    """A clone made from a local checkout (as CI does) finds the data beside that checkout."""
+    try:
+        url = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "config", "--get", "remote.origin.url"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    url = url.removeprefix("file://")
+    return Path(url).resolve() if url.startswith("/") else None
+
+
 @cache
 def online_retail_dir() -> Path:
     configured = os.environ.get("ONLINE_RETAIL_DIR")
-    candidates = [Path(configured)] if configured else [parent / RELATIVE for parent in PROJECT_ROOT.parents]
+    if configured:
+        candidates = [Path(configured)]
+    else:
+        origin = _origin_checkout()
+        roots = [*PROJECT_ROOT.parents, *(origin.parents if origin else [])]
+        candidates = [parent / RELATIVE for parent in roots]
     for candidate in candidates:
         if (candidate / "SHA256SUMS").is_file():
             return candidate
