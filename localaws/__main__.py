@@ -45,11 +45,13 @@ def main(argv: list[str] | None = None) -> int:
         ensure_artifact_bucket(stack.client("s3"))
         mlflow = MlflowServer(state_dir / "mlflow", stack.url, args.host, args.mlflow_port).start()
         print(f"MLflow tracking server on {mlflow.url}", flush=True)
+    infra_parameters = None
     if args.provision:
-        outputs = provision(stack.client)
-        print(f"provisioned: {', '.join(f'{k}={v}' for k, v in outputs.items())}", flush=True)
+        infra_parameters = provision(stack.client)
+        print(f"provisioned the account; stack parameters: {infra_parameters}", flush=True)
     env_file = state_dir / "airflow.env"
-    write_env_file(env_file, airflow_environment(state_dir / "airflow", stack.url, mlflow.url if mlflow else None))
+    env = airflow_environment(state_dir / "airflow", stack.url, mlflow.url if mlflow else None, infra_parameters)
+    write_env_file(env_file, env)
     print(f"Airflow environment: source {env_file}", flush=True)
 
     done = threading.Event()

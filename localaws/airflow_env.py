@@ -26,7 +26,12 @@ def aws_connection(endpoint_url: str) -> str:
     )
 
 
-def airflow_environment(airflow_home: Path, aws_url: str, mlflow_url: str | None = None) -> dict[str, str]:
+def airflow_environment(
+    airflow_home: Path,
+    aws_url: str,
+    mlflow_url: str | None = None,
+    infra_parameters: dict[str, dict[str, str]] | None = None,
+) -> dict[str, str]:
     env = {
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
@@ -41,6 +46,8 @@ def airflow_environment(airflow_home: Path, aws_url: str, mlflow_url: str | None
         "AWS_DEFAULT_REGION": REGION,
         "PYTHONPATH": f"{PROJECT_ROOT}:{PROJECT_ROOT / 'plugins'}",
     }
+    if infra_parameters is not None:
+        env["AIRFLOW_VAR_INFRA_PARAMETERS"] = json.dumps(infra_parameters)
     if mlflow_url:
         env["AIRFLOW_CONN_MLFLOW_DEFAULT"] = json.dumps({"conn_type": "http", "host": mlflow_url})
         env["MLFLOW_TRACKING_URI"] = mlflow_url

@@ -42,8 +42,16 @@ def landed_month(stack: LocalAwsStack, conf: dict) -> str:
     return f"{manifest['rows']:,} rows landed in {manifest['data_uri']} (sha256 {manifest['sha256'][:12]}…)"
 
 
+def deployed_stacks(stack: LocalAwsStack, conf: dict) -> str:
+    cfn = stack.client("cloudformation")
+    described = [s for s in cfn.describe_stacks()["Stacks"] if s["StackName"].startswith("mlops-")]
+    return ", ".join(f"{s['StackName']} {s['StackStatus']} ({len(s.get('Outputs', []))} outputs)" for s in described)
+
+
 # Lifecycle order. Every DAG in dags/ must appear here (tests/dags checks it).
 LIFECYCLE = [
+    Step("infra_bootstrap", {}, "deploy the platform's CloudFormation stacks", deployed_stacks),
+    Step("infra_bootstrap", {}, "run again: nothing to change", deployed_stacks),
     Step("raw_data_landing", {"month": "2011-09"}, "land September 2011 from the partner drop", landed_month),
     Step("raw_data_landing", {"month": "2011-10"}, "land October 2011 from the partner drop", landed_month),
 ]
@@ -75,12 +83,9 @@ def main() -> int:
         ensure_artifact_bucket(stack.client("s3"))
         with MlflowServer(STATE_DIR / "mlflow", stack.url, port=mlflow_port) as mlflow:
             print(f"-- MLflow on {mlflow.url}", flush=True)
-            outputs = provision(stack.client)
-            print(
-                f"-- provisioned cluster {outputs['ClusterName']}, raw zone s3://{outputs['InputBucket']}/raw/",
-                flush=True,
-            )
-            env = {**os.environ, **airflow_environment(STATE_DIR / "airflow", stack.url, mlflow.url)}
+            infra_parameters = provision(stack.client)
+            print(f"-- provisioned the account (network, partner drop): {infra_parameters}", flush=True)
+            env = {**os.environ, **airflow_environment(STATE_DIR / "airflow", stack.url, mlflow.url, infra_parameters)}
             subprocess.run(
                 [str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
                 env=env,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -70,6 +71,8 @@ class MlflowServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc is not None and self._proc.poll() is not None:
+                with contextlib.suppress(ProcessLookupError):  # its workers outlive it otherwise
+                    os.killpg(self._proc.pid, signal.SIGKILL)
                 tail = (self.state_dir / "server.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"MLflow server exited with {self._proc.returncode}:\n{tail}")
             try:
@@ -85,16 +88,17 @@ class MlflowServer:
         )
 
     def stop(self) -> None:
-        if self._proc is None or self._proc.poll() is not None:
+        """SIGTERM the server's process group, then SIGKILL what is left: its job consumers
+        (huey workers) ignore SIGTERM while idle and would outlive the server."""
+        if self._proc is None:
             return
-        import signal
-
-        os.killpg(self._proc.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(15)
-        except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self._proc.pid, signal.SIGKILL)
-            self._proc.wait()
+        self._proc.wait()
 
     def __enter__(self) -> MlflowServer:
         return self.start()

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 EXTENSION_MODULES = ("localaws.ecs.responses",)
+# Corrections of moto's own models, applied once per process: "module:function".
+MOTO_PATCHES = ("localaws.cloudformation.models:install",)
 # Per-service state, one instance per (account, region), created on first use: "module:Class".
 BACKEND_CLASSES = {"ecs": "localaws.ecs.models:EcsTaskBackend"}
 
@@ -28,6 +30,9 @@ def handles(service: str, operation: str) -> Callable[[Handler], Handler]:
 
 
 def load_extensions() -> dict[tuple[str, str], Handler]:
+    for patch in MOTO_PATCHES:
+        module, _, name = patch.partition(":")
+        getattr(importlib.import_module(module), name)()
     for module in EXTENSION_MODULES:
         importlib.import_module(module)
     return HANDLERS

@@ -8,6 +8,7 @@ local stack only through the `aws_default` connection, exactly as it reaches AWS
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import socket
@@ -64,11 +65,33 @@ def stack():
 
 
 @pytest.fixture(scope="session")
-def platform(stack) -> dict[str, str]:
-    """The resources the DAGs read from SSM, and the partner's drop with two real months."""
+def account(stack) -> dict[str, dict[str, str]]:
+    """The local account before the platform: network, and the partner's drop with two real months.
+    Returns the per-stack parameters, also set as the `infra_parameters` Variable."""
     from localaws.provision import provision
 
-    return provision(stack.client, months=["2011-09", "2011-10"])
+    parameters = provision(stack.client, months=["2011-09", "2011-10"])
+    os.environ["AIRFLOW_VAR_INFRA_PARAMETERS"] = json.dumps(parameters)
+    return parameters
+
+
+@pytest.fixture(scope="session")
+def platform(stack, account, airflow_db) -> dict[str, str]:
+    """The preprocessing stack deployed by the infra_bootstrap DAG; returns its published outputs."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    previous = os.environ.get("AIRFLOW_CONN_AWS_DEFAULT")
+    os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection(stack.url)
+    try:
+        dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "infra_bootstrap.py")).get_dag("infra_bootstrap")
+        run = dag.test(run_conf={"stacks": ["preprocessing"]})
+        states = {t.task_id: t.state for t in run.get_task_instances()}
+        assert run.state == "success", f"infra_bootstrap failed: {states}"
+    finally:
+        os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = previous or UNREACHABLE
+    ssm = stack.client("ssm")
+    parameters = ssm.get_parameters_by_path(Path="/mlops/stacks/preprocessing/")["Parameters"]
+    return {p["Name"].rsplit("/", 1)[-1]: p["Value"] for p in parameters}
 
 
 @pytest.fixture

@@ -4,3 +4,6 @@ account); each event's `extra` carries the concrete S3 URIs and the month it cov
 from airflow.sdk import Asset
 
 RAW_MONTH = Asset(name="online_retail_raw_month", uri="mlops://online-retail/raw")
+
+# Updated by infra_bootstrap after every run that deployed (or confirmed) stacks; extra lists them.
+PLATFORM_STACKS = Asset(name="platform_stacks", uri="mlops://infra/stacks")

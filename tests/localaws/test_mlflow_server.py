@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
 from localaws.mlflow_server import ARTIFACT_BUCKET, MlflowServer, ensure_artifact_bucket
@@ -16,6 +19,7 @@ def test_runs_metrics_and_artifacts_land_where_expected(stack, tmp_path):
 
     ensure_artifact_bucket(stack.client("s3"))
     with MlflowServer(tmp_path / "mlflow", stack.url, port=free_port()) as server:
+        group = os.getpgid(server._proc.pid)
         client = MlflowClient(tracking_uri=server.url)
         experiment = client.create_experiment("localaws-test")
         run = client.create_run(experiment, tags={"dag_run_id": "manual__test"})
@@ -34,6 +38,11 @@ def test_runs_metrics_and_artifacts_land_where_expected(stack, tmp_path):
         downloaded = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, dst_path=str(tmp_path / "dl"))
         assert (tmp_path / "dl" / "report.json").read_text() == '{"ok": true}'
         assert downloaded
+
+    deadline = time.monotonic() + 5  # stopped: killed orphans are reaped by init shortly after
+    while alive := [p for p in map(int, filter(str.isdigit, os.listdir("/proc"))) if _group_of(p) == group]:
+        assert time.monotonic() < deadline, f"processes of the MLflow server left running: {alive}"
+        time.sleep(0.2)
 
     keys = [o["Key"] for o in stack.client("s3").list_objects_v2(Bucket=ARTIFACT_BUCKET)["Contents"]]
     assert any(k.endswith(f"{run.info.run_id}/artifacts/report.json") for k in keys), keys
@@ -58,3 +67,10 @@ def test_a_server_that_dies_says_why(stack, tmp_path):
     (tmp_path / "m" / "mlflow.db").write_text("not a database")
     with pytest.raises(RuntimeError, match="MLflow server exited with"):
         server.start(timeout=90)
+
+
+def _group_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None

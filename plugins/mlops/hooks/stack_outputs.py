@@ -32,11 +32,25 @@ class StackOutputsHook(AwsBaseHook):
             )
         return outputs
 
-    def put_outputs(self, stack_key: str, outputs: dict[str, str]) -> list[str]:
-        """Publish (create or overwrite) each output; returns the parameter names written."""
-        names = []
+    def put_outputs(self, stack_key: str, outputs: dict[str, str]) -> dict[str, list[str]]:
+        """Make the stack's parameters equal `outputs`: write what changed, delete what the stack
+        no longer outputs, leave the rest untouched (a rerun writes nothing)."""
+        empty = sorted(k for k, v in outputs.items() if not v)
+        if empty:
+            raise ValueError(f"stack {stack_key!r} outputs {empty} are empty: SSM cannot store empty values")
+        try:
+            current = self.get_outputs(stack_key)
+        except LookupError:
+            current = {}
+        written, unchanged = [], []
         for key, value in sorted(outputs.items()):
             name = f"{self.prefix}/{stack_key}/{key}"
+            if current.get(key) == value:
+                unchanged.append(name)
+                continue
             self.conn.put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
-            names.append(name)
-        return names
+            written.append(name)
+        stale = [f"{self.prefix}/{stack_key}/{key}" for key in sorted(set(current) - set(outputs))]
+        for start in range(0, len(stale), 10):  # DeleteParameters takes at most 10 names
+            self.conn.delete_parameters(Names=stale[start : start + 10])
+        return {"written": written, "unchanged": unchanged, "deleted": stale}

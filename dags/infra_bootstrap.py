@@ -1,0 +1,155 @@
+"""Deploy or update the platform's CloudFormation stacks, then publish their outputs to SSM."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from mlops.assets import PLATFORM_STACKS
+from mlops.operators.cloudformation import CloudFormationDeployOperator, PublishStackOutputsOperator
+
+AWS_CONN_ID = "aws_default"
+# Deployment order: a stack comes after the stacks it depends on. Template paths are relative to
+# the project root (the parent of dags/); stack names are <project>-<key>-<environment>.
+STACKS = {
+    "preprocessing": {"template": "infra/preprocessing.yaml", "after": []},
+}
+DEFAULT_STACKS = ["preprocessing"]
+
+
+def task_key(stack_key: str) -> str:
+    return stack_key.replace("-", "_")
+
+
+DOC = """
+### Infrastructure bootstrap
+Deploys the stacks of `infra/` in dependency order with CloudFormation change sets: a stack is
+created when absent; otherwise a change set is computed, and executed only when it holds changes
+(the task log lists them). A second run with nothing changed executes nothing. A failed deployment
+fails its task with the stack events naming the resources that failed and why.
+
+Each stack's outputs are then published to SSM under `/mlops/stacks/<stack>/<OutputKey>`, where
+the other DAGs read bucket names, ARNs and task definitions at run time.
+
+Parameters per stack come from the Airflow Variable `infra_parameters` (JSON,
+`{"preprocessing": {"VpcId": "vpc-…", "SubnetIds": "subnet-a,subnet-b", "DropBucketName": "…"}}`)
+and, for one run, from the `parameter_overrides` field of the trigger form, which wins.
+A stack left in `ROLLBACK_COMPLETE` by a failed first creation is deleted and recreated only when
+`recover_rollback_complete` is ticked.
+"""
+
+
+@dag(
+    dag_id="infra_bootstrap",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["infra", "cloudformation"],
+    doc_md=DOC,
+    default_args={"owner": "platform", "retries": 1, "retry_delay": timedelta(minutes=1)},
+    params={
+        "environment": Param("dev", enum=["dev", "staging", "prod"], title="Environment"),
+        "project": Param("mlops", type="string", pattern=r"^[a-z][a-z0-9-]{1,20}$", title="Project name"),
+        "stacks": Param(
+            DEFAULT_STACKS,
+            type="array",
+            items={"type": "string", "enum": list(STACKS)},
+            title="Stacks to deploy",
+            description="Deployed in dependency order; the others are left as they are.",
+        ),
+        "parameter_overrides": Param(
+            {},
+            type="object",
+            title="Parameter overrides",
+            description='Per stack, e.g. {"preprocessing": {"LogRetentionDays": "60"}}; wins over infra_parameters.',
+        ),
+        "recover_rollback_complete": Param(
+            False, type="boolean", title="Delete and recreate stacks stuck in ROLLBACK_COMPLETE"
+        ),
+    },
+)
+def infra_bootstrap():
+    @task(execution_timeout=timedelta(minutes=2), retries=0, multiple_outputs=True)  # a bad form stays bad
+    def plan(params=None) -> dict:
+        """Resolve, per selected stack, its name and parameters; refuse unknown stacks early."""
+        from airflow.sdk import Variable
+
+        base = Variable.get("infra_parameters", default={}, deserialize_json=True)
+        overrides = params["parameter_overrides"] or {}
+        unknown = sorted((set(params["stacks"]) | set(overrides)) - set(STACKS))
+        if unknown:
+            raise ValueError(f"unknown stacks {unknown}; known: {sorted(STACKS)}")
+        env, project = params["environment"], params["project"]
+        common_tags = {"project": project, "environment": env, "managed-by": "airflow/infra_bootstrap"}
+        specs = {
+            key: {
+                "selected": key in params["stacks"],
+                "stack_name": f"{project}-{key}-{env}",
+                "parameters": {
+                    **({"Environment": env} if key != "mlflow-selfhosted" else {}),
+                    **base.get(key, {}),
+                    **overrides.get(key, {}),
+                },
+                "tags": common_tags,
+                "recover_rollback_complete": params["recover_rollback_complete"],
+            }
+            for key in STACKS
+        }
+        # One XCom per field (multiple_outputs), so each operator pulls exactly what it templates.
+        flat = {f"{task_key(k)}__{field}": value for k, spec in specs.items() for field, value in spec.items()}
+        return {"all": specs, **flat}
+
+    @task.branch(execution_timeout=timedelta(minutes=1))
+    def choose(stacks: dict) -> list[str]:
+        return [f"deploy_{task_key(key)}" for key, spec in stacks.items() if spec["selected"]]
+
+    @task(
+        outlets=[PLATFORM_STACKS],
+        trigger_rule="none_failed_min_one_success",
+        execution_timeout=timedelta(minutes=2),
+    )
+    def summarize(stacks: dict, ti=None, outlet_events=None) -> dict:
+        """One line per stack: what this run did to it."""
+        done = {}
+        for key in stacks:
+            result = ti.xcom_pull(task_ids=f"deploy_{task_key(key)}")
+            if result:
+                done[key] = {k: result[k] for k in ("stack_name", "status", "action")}
+                print(f"{key:<18} {result['stack_name']:<32} {result['action']:<9} {result['status']}")
+        outlet_events[PLATFORM_STACKS].extra = {"stacks": done}
+        return done
+
+    plan_ = plan()
+    chosen = choose(plan_["all"])
+    summary = summarize(plan_["all"])
+    published = {}
+    for key, spec in STACKS.items():
+        field = f"{task_key(key)}__"
+        deploy = CloudFormationDeployOperator(
+            task_id=f"deploy_{task_key(key)}",
+            aws_conn_id=AWS_CONN_ID,
+            stack_name=plan_[field + "stack_name"],
+            template_file=spec["template"],
+            parameters=plan_[field + "parameters"],
+            tags=plan_[field + "tags"],
+            recover_rollback_complete=plan_[field + "recover_rollback_complete"],
+            trigger_rule="none_failed_min_one_success",
+            execution_timeout=timedelta(hours=2),
+        )
+        publish = PublishStackOutputsOperator(
+            task_id=f"publish_{task_key(key)}",
+            aws_conn_id=AWS_CONN_ID,
+            stack_name=plan_[field + "stack_name"],
+            stack_key=key,
+            execution_timeout=timedelta(minutes=5),
+        )
+        chosen >> deploy >> publish >> summary
+        for upstream in spec["after"]:
+            published[upstream] >> deploy
+        published[key] = publish
+
+
+infra_bootstrap()
