@@ -89,9 +89,15 @@ def platform(stack, account, airflow_db) -> dict[str, str]:
         assert run.state == "success", f"infra_bootstrap failed: {states}"
     finally:
         os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = previous or UNREACHABLE
-    ssm = stack.client("ssm")
-    parameters = ssm.get_parameters_by_path(Path="/mlops/stacks/preprocessing/")["Parameters"]
-    return {p["Name"].rsplit("/", 1)[-1]: p["Value"] for p in parameters}
+    return {
+        name.rsplit("/", 1)[-1]: value for name, (value, _) in ssm_tree(stack, "/mlops/stacks/preprocessing/").items()
+    }
+
+
+def ssm_tree(stack, path: str) -> dict[str, tuple[str, int]]:
+    """Every parameter under `path` (all pages): name -> (value, version)."""
+    pages = stack.client("ssm").get_paginator("get_parameters_by_path").paginate(Path=path)
+    return {p["Name"]: (p["Value"], p["Version"]) for page in pages for p in page["Parameters"]}
 
 
 @pytest.fixture
@@ -106,3 +112,16 @@ def _no_leftover_faults(request):
     yield
     if "stack" in request.fixturenames:
         request.getfixturevalue("stack").faults.clear()
+
+
+def run_dag(dag):
+    """`dag.test()` for a DAG built in a test: registers it in the metadata DB first, as the DAG
+    processor does for files in dags/ (dag.test only syncs the DAG folder's bundle)."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+
+    DagBundlesManager().sync_bundles_to_db()
+    bag = DagBag(dag_folder=str(AIRFLOW_HOME / "no-dags"), collect_dags=False)
+    bag.bag_dag(dag)
+    sync_bag_to_db(bag, "dags-folder", None)
+    return dag.test()

@@ -11,6 +11,8 @@ deploy operator depends on it. Installed once per process by the registry, these
 - fail like CloudFormation when a resource cannot be created: the resource's `CREATE_FAILED`
   event with moto's reason, then `ROLLBACK_COMPLETE` (`UPDATE_ROLLBACK_COMPLETE` for updates),
   instead of an HTTP 500;
+- refuse to create a bucket that already exists, and apply a bucket's public access block and
+  versioning (moto's CloudFormation ignores both);
 - register ECS task definitions with every property the template sets (moto keeps only memory,
   so Fargate task definitions lost their cpu, network mode and roles).
 Resource types moto does not model are still only recorded (`recorded_only` lists them).
@@ -28,6 +30,8 @@ from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
 from moto.cloudformation import responses as cfn_responses
 from moto.ecs import models as ecs_models
+from moto.s3 import models as s3_models
+from moto.utilities.utils import get_partition
 
 NO_CHANGES = "The submitted information didn't contain changes. Submit different information to create a change set."
 _installed = False
@@ -208,13 +212,47 @@ def _update_task_definition(cls, original_resource, new_resource_name, cloudform
     return ecs_models.ecs_backends[account_id][region_name].register_task_definition(**wanted)
 
 
-def _no_error_for_unchanged_change_set(original):
-    def validate(self, incoming_params, stack_body, old_stack):
-        if self._get_param("Action") == "CreateChangeSet":
-            return  # CloudFormation answers with a FAILED change set, decided in create_change_set
-        original(self, incoming_params, stack_body, old_stack)
+def _no_error_for_unchanged_change_set(validate, create_change_set):
+    """CloudFormation answers an unchanged CreateChangeSet with a FAILED change set (decided in the
+    backend's create_change_set), never with UpdateStack's "No updates are to be performed"."""
 
-    return validate
+    def checked_validate(self, incoming_params, stack_body, old_stack):
+        if getattr(self, "_localaws_change_set", False):
+            return
+        validate(self, incoming_params, stack_body, old_stack)
+
+    def marked_create_change_set(self):
+        self._localaws_change_set = True
+        try:
+            return create_change_set(self)
+        finally:
+            self._localaws_change_set = False
+
+    return checked_validate, marked_create_change_set
+
+
+class BucketExists(Exception):
+    pass
+
+
+def _create_bucket(original):
+    """As on AWS: a stack cannot adopt an existing bucket (a Retain-ed one from a deleted stack,
+    say), and the bucket gets the public access block and versioning the template sets."""
+
+    def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        backend = s3_models.s3_backends[account_id][get_partition(region_name)]
+        if resource_name in backend.buckets:
+            raise BucketExists(f"{resource_name} already exists")
+        bucket = original.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        properties = cloudformation_json.get("Properties", {})
+        if "PublicAccessBlockConfiguration" in properties:
+            block = {k: str(v).lower() for k, v in properties["PublicAccessBlockConfiguration"].items()}
+            backend.put_public_access_block(resource_name, block)
+        if "VersioningConfiguration" in properties:
+            backend.put_bucket_versioning(resource_name, properties["VersioningConfiguration"]["Status"])
+        return bucket
+
+    return classmethod(create)
 
 
 def install() -> None:
@@ -232,7 +270,12 @@ def install() -> None:
     parsing.parse_and_create_resource = _attributing(parsing.parse_and_create_resource)
     parsing.parse_and_update_resource = _attributing(parsing.parse_and_update_resource)
     response = cfn_responses.CloudFormationResponse
-    response._validate_different_update = _no_error_for_unchanged_change_set(response._validate_different_update)
+    response._validate_different_update, response.create_change_set = _no_error_for_unchanged_change_set(
+        response._validate_different_update, response.create_change_set
+    )
+    s3_models.FakeBucket.create_from_cloudformation_json = _create_bucket(
+        s3_models.FakeBucket.create_from_cloudformation_json
+    )
     task_definition = ecs_models.TaskDefinition
     task_definition.create_from_cloudformation_json = classmethod(_create_task_definition)
     task_definition.update_from_cloudformation_json = classmethod(_update_task_definition)

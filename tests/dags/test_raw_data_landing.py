@@ -13,8 +13,9 @@ pytestmark = pytest.mark.slow
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def dag():
+    """A freshly parsed DAG per test: dag.test() leaves run conf in the DAG's params."""
     from airflow.dag_processing.dagbag import DagBag
 
     from tests.dags.test_dag_integrity import PROJECT_ROOT

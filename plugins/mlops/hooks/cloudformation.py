@@ -69,14 +69,26 @@ class CloudFormationStackHook(AwsBaseHook):
         template_bucket: str | None = None,
     ) -> str:
         """Create the change set; parameters the stack has but `parameters` lacks keep their value."""
+        declared = self.template_parameters(template_body)
+        kept = {p["ParameterKey"] for p in (previous or {}).get("Parameters", [])} & set(declared) - set(parameters)
+        unknown = sorted(set(parameters) - set(declared))
+        missing = sorted(
+            k for k, p in declared.items() if "DefaultValue" not in p and k not in parameters and k not in kept
+        )
+        if unknown or missing:
+            raise ValueError(
+                f"parameters of stack {stack_name} do not match its template: "
+                + "; ".join(
+                    part
+                    for part in (
+                        f"{unknown} are not declared (declared: {sorted(declared)})" if unknown else "",
+                        f"{missing} have no default and were not given" if missing else "",
+                    )
+                    if part
+                )
+            )
         cfn_parameters = [{"ParameterKey": k, "ParameterValue": str(v)} for k, v in sorted(parameters.items())]
-        if previous is not None:
-            declared = set(self.template_parameters(template_body))
-            cfn_parameters += [
-                {"ParameterKey": p["ParameterKey"], "UsePreviousValue": True}
-                for p in previous.get("Parameters", [])
-                if p["ParameterKey"] not in parameters and p["ParameterKey"] in declared
-            ]
+        cfn_parameters += [{"ParameterKey": k, "UsePreviousValue": True} for k in sorted(kept)]
         request: dict[str, Any] = {
             "StackName": stack_name,
             "ChangeSetName": change_set_name,

@@ -16,7 +16,7 @@ from typing import Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 from mlops.hooks.cloudformation import (
     BLOCKED_STATES,
@@ -100,21 +100,25 @@ class CloudFormationDeployOperator(AwsBaseOperator[CloudFormationStackHook]):
 
         change_set_type = "UPDATE" if stack and status != "REVIEW_IN_PROGRESS" else "CREATE"
         ti = context["ti"]
-        change_set_id = self.hook.create_change_set(
-            stack_name=self.stack_name,
-            change_set_name=change_set_name_for(context["run_id"], ti.try_number),
-            template_body=self._template(),
-            parameters={k: v for k, v in self.parameters.items() if v is not None},
-            tags=self.tags,
-            change_set_type=change_set_type,
-            previous=stack if change_set_type == "UPDATE" else None,
-            template_bucket=self.template_bucket,
-        )
+        try:
+            change_set_id = self.hook.create_change_set(
+                stack_name=self.stack_name,
+                change_set_name=change_set_name_for(context["run_id"], ti.try_number),
+                template_body=self._template(),
+                parameters={k: v for k, v in self.parameters.items() if v is not None},
+                tags=self.tags,
+                change_set_type=change_set_type,
+                previous=stack if change_set_type == "UPDATE" else None,
+                template_bucket=self.template_bucket,
+            )
+        except ValueError as bad_input:  # retrying cannot fix a template/parameter mismatch
+            raise AirflowFailException(str(bad_input)) from bad_input
         self.log.info("Created %s change set %s", change_set_type, change_set_id)
         if self.deferrable:
             self.defer(
                 trigger=ChangeSetSettledTrigger(
                     change_set_id=change_set_id,
+                    carry={"change_set_type": change_set_type},
                     waiter_delay=self.change_set_delay,
                     waiter_max_attempts=max(1, 600 // max(1, self.change_set_delay)),
                     aws_conn_id=self.aws_conn_id,
@@ -123,12 +127,12 @@ class CloudFormationDeployOperator(AwsBaseOperator[CloudFormationStackHook]):
                     botocore_config=self.botocore_config,
                 ),
                 method_name="change_set_ready",
-                kwargs={"change_set_type": change_set_type},
             )
         self.hook.get_waiter("change_set_settled").wait(
             ChangeSetName=change_set_id, WaiterConfig={"Delay": self.change_set_delay, "MaxAttempts": 120}
         )
-        return self.change_set_ready(context, {"status": "success", "change_set_id": change_set_id}, change_set_type)
+        carry = {"change_set_id": change_set_id, "change_set_type": change_set_type}
+        return self.change_set_ready(context, {"status": "success", "carry": carry})
 
     def resume(self, context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """After waiting for another operation (or a recovery delete), start over: it may be done."""
@@ -136,11 +140,9 @@ class CloudFormationDeployOperator(AwsBaseOperator[CloudFormationStackHook]):
         return self.execute(context)
 
     # --- step 2: the change set is computed ----------------------------------------------------
-    def change_set_ready(
-        self, context, event: dict[str, Any] | None = None, change_set_type: str = "UPDATE"
-    ) -> dict[str, Any]:
-        self._check_event(event)
-        change_set = self.hook.describe_change_set(event["change_set_id"])
+    def change_set_ready(self, context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        carry = self._check_event(event)
+        change_set = self.hook.describe_change_set(carry["change_set_id"])
         if self.hook.has_no_changes(change_set):
             self.hook.delete_change_set(change_set["ChangeSetId"])
             self.log.info("Stack %s is up to date: the template and parameters hold no changes", self.stack_name)
@@ -154,14 +156,13 @@ class CloudFormationDeployOperator(AwsBaseOperator[CloudFormationStackHook]):
         self.log.info("Executing %d change(s) on %s:\n%s", len(changes), self.stack_name, "\n".join(changes))
         self.hook.execute_change_set(change_set["ChangeSetId"], token=change_set["ChangeSetName"])
         since = change_set["CreationTime"].isoformat()
-        action = "created" if change_set_type == "CREATE" else "updated"
+        action = "created" if carry["change_set_type"] == "CREATE" else "updated"
         return self._wait_stack(context, "stack_settled", {"since": since, "action": action})
 
     # --- step 3: the stack operation ended -----------------------------------------------------
-    def stack_settled(
-        self, context, event: dict[str, Any] | None = None, since: str | None = None, action: str = "updated"
-    ) -> dict[str, Any]:
-        self._check_event(event)
+    def stack_settled(self, context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        carry = self._check_event(event)
+        since, action = carry.get("since"), carry.get("action", "updated")
         stack = self.hook.get_stack(self.stack_name)
         status = stack["StackStatus"] if stack else "DELETED"
         if status in SUCCESS_STATES:
@@ -186,11 +187,12 @@ class CloudFormationDeployOperator(AwsBaseOperator[CloudFormationStackHook]):
         self.hook.conn.delete_stack(StackName=self.stack_name)
         return self._wait_stack(context, "resume", {})
 
-    def _wait_stack(self, context, method_name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    def _wait_stack(self, context, method_name: str, carry: dict[str, Any]) -> dict[str, Any]:
         if self.deferrable:
             self.defer(
                 trigger=StackSettledTrigger(
                     stack_name=self.stack_name,
+                    carry=carry,
                     waiter_delay=self.waiter_delay,
                     waiter_max_attempts=self.waiter_max_attempts,
                     aws_conn_id=self.aws_conn_id,
@@ -199,13 +201,12 @@ class CloudFormationDeployOperator(AwsBaseOperator[CloudFormationStackHook]):
                     botocore_config=self.botocore_config,
                 ),
                 method_name=method_name,
-                kwargs=kwargs,
             )
         self.hook.get_waiter("stack_settled").wait(
             StackName=self.stack_name,
             WaiterConfig={"Delay": self.waiter_delay, "MaxAttempts": self.waiter_max_attempts},
         )
-        return getattr(self, method_name)(context, {"status": "success"}, **kwargs)
+        return getattr(self, method_name)(context, {"status": "success", "carry": carry})
 
     def _template(self) -> str:
         if self.template_body is not None:
@@ -218,9 +219,10 @@ class CloudFormationDeployOperator(AwsBaseOperator[CloudFormationStackHook]):
         return path.read_text()
 
     @staticmethod
-    def _check_event(event: dict[str, Any] | None) -> None:
-        if event is not None and event.get("status") != "success":
-            raise AirflowException(f"waiting on CloudFormation failed: {event.get('message', event)}")
+    def _check_event(event: dict[str, Any] | None) -> dict[str, Any]:
+        if event is None or event.get("status") != "success":
+            raise AirflowException(f"waiting on CloudFormation failed: {(event or {}).get('message', event)}")
+        return event.get("carry") or {}
 
     def _result(self, action: str, stack: dict[str, Any] | None) -> dict[str, Any]:
         assert stack is not None
