@@ -14,9 +14,13 @@ AWS_CONN_ID = "aws_default"
 # Deployment order: a stack comes after the stacks it depends on. Template paths are relative to
 # the project root (the parent of dags/); stack names are <project>-<key>-<environment>.
 STACKS = {
+    "platform": {"template": "infra/platform.yaml", "after": []},
     "preprocessing": {"template": "infra/preprocessing.yaml", "after": []},
+    "serving": {"template": "infra/serving.yaml", "after": ["platform"]},
+    # The alternative to the managed tracking server of the platform stack: deploy on request.
+    "mlflow-selfhosted": {"template": "infra/mlflow-selfhosted.yaml", "after": []},
 }
-DEFAULT_STACKS = ["preprocessing"]
+DEFAULT_STACKS = ["platform", "preprocessing", "serving"]
 
 
 def task_key(stack_key: str) -> str:
@@ -89,7 +93,7 @@ def infra_bootstrap():
                 "selected": key in params["stacks"],
                 "stack_name": f"{project}-{key}-{env}",
                 "parameters": {
-                    **({"Environment": env} if key != "mlflow-selfhosted" else {}),
+                    "Environment": env,
                     **base.get(key, {}),
                     **overrides.get(key, {}),
                 },

@@ -64,7 +64,10 @@ def raw_data_landing():
         when = dag_run.logical_date or dag_run.run_after
         month = params["month"] or pendulum.instance(when).subtract(months=1).format("YYYY-MM")
         drop_prefix = Variable.get("raw_drop_prefix").rstrip("/")
-        stack = StackOutputsHook(aws_conn_id=AWS_CONN_ID).get_outputs("preprocessing")
+        stack = StackOutputsHook(aws_conn_id=AWS_CONN_ID).get_outputs(
+            "preprocessing",
+            required=("InputBucket", "ClusterName", "IngestTaskDefinition", "LogGroupName", "SubnetIds"),
+        )
         target_prefix = f"s3://{stack['InputBucket']}/raw/online-retail/month={month}/"
         return {
             "month": month,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from localaws.datasets import online_retail_dir
 
+ACCOUNT = "123456789012"  # moto's default account
 DROP_BUCKET = "partner-drop"
 DROP_PREFIX = f"s3://{DROP_BUCKET}/online-retail"
 
@@ -70,7 +71,15 @@ def provision(client, dataset_dir: Path | None = None, months: list[str] | None 
 def infra_parameters(vpc_id: str, subnet_ids: list[str]) -> dict[str, dict[str, str]]:
     """Per stack, the parameters that depend on the account (everything else has defaults)."""
     network = {"VpcId": vpc_id, "SubnetIds": ",".join(subnet_ids)}
-    return {"preprocessing": {**network, "DropBucketName": DROP_BUCKET}}
+    return {
+        "platform": network,
+        "preprocessing": {**network, "DropBucketName": DROP_BUCKET},
+        "mlflow-selfhosted": {
+            "VpcId": vpc_id,
+            "PrivateSubnetIds": ",".join(subnet_ids),
+            "MlflowImage": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/mlops-mlflow:3.17.2",
+        },
+    }
 
 
 def upload_drop(s3, dataset_dir: Path | None = None, months: list[str] | None = None) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 EXTENSION_MODULES = ("localaws.ecs.responses",)
 # Corrections of moto's own models, applied once per process: "module:function".
-MOTO_PATCHES = ("localaws.cloudformation.models:install",)
+MOTO_PATCHES = ("localaws.cloudformation.models:install", "localaws.cloudwatch.models:install")
 # Per-service state, one instance per (account, region), created on first use: "module:Class".
 BACKEND_CLASSES = {"ecs": "localaws.ecs.models:EcsTaskBackend"}
 

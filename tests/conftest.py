@@ -77,14 +77,15 @@ def account(stack) -> dict[str, dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def platform(stack, account, airflow_db) -> dict[str, str]:
-    """The preprocessing stack deployed by the infra_bootstrap DAG; returns its published outputs."""
+    """The platform's stacks deployed by the infra_bootstrap DAG; returns the preprocessing stack's
+    published outputs (what most DAGs read)."""
     from airflow.dag_processing.dagbag import DagBag
 
     previous = os.environ.get("AIRFLOW_CONN_AWS_DEFAULT")
     os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection(stack.url)
     try:
         dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "infra_bootstrap.py")).get_dag("infra_bootstrap")
-        run = dag.test(run_conf={"stacks": ["preprocessing"]})
+        run = dag.test()
         states = {t.task_id: t.state for t in run.get_task_instances()}
         assert run.state == "success", f"infra_bootstrap failed: {states}"
     finally:
@@ -96,7 +97,7 @@ def platform(stack, account, airflow_db) -> dict[str, str]:
 
 def ssm_tree(stack, path: str) -> dict[str, tuple[str, int]]:
     """Every parameter under `path` (all pages): name -> (value, version)."""
-    pages = stack.client("ssm").get_paginator("get_parameters_by_path").paginate(Path=path)
+    pages = stack.client("ssm").get_paginator("get_parameters_by_path").paginate(Path=path, Recursive=True)
     return {p["Name"]: (p["Value"], p["Version"]) for page in pages for p in page["Parameters"]}
 
 

@@ -7,21 +7,28 @@ deploy operator depends on it. Installed once per process by the registry, these
   change set, never a `ValidationError`, for an update with nothing to do;
 - list a `Modify` change for resources that use a changed parameter;
 - give a stack created from a change set its outputs, and remember an update's parameters;
-- show `List<>` parameters as the comma-joined string AWS shows;
+- report parameters as AWS does (`List<>` as "a,b", an SSM-typed parameter as its path), which
+  is also what `UsePreviousValue` reuses;
 - fail like CloudFormation when a resource cannot be created: the resource's `CREATE_FAILED`
   event with moto's reason, then `ROLLBACK_COMPLETE` (`UPDATE_ROLLBACK_COMPLETE` for updates),
   instead of an HTTP 500;
 - refuse to create a bucket that already exists, and apply a bucket's public access block and
   versioning (moto's CloudFormation ignores both);
+- split `!GetAtt A.B.C` at the first dot only, as CloudFormation does;
+- give RDS instances their RDS-managed master user secret (`ManageMasterUserPassword`);
+- update log groups in place (moto has no update: the group's `Ref` vanished from outputs);
 - register ECS task definitions with every property the template sets (moto keeps only memory,
   so Fargate task definitions lost their cpu, network mode and roles).
-Resource types moto does not model are still only recorded (`recorded_only` lists them).
+- let resource types moto does not model complete as `RecordedResource`s whose `Ref` and
+  `Fn::GetAtt` resolve (moto fails a template that reads an attribute of one); nothing is created
+  for them, and `recorded_only` lists which they are.
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
+import hashlib
 import json
 import re
 from typing import Any
@@ -29,7 +36,12 @@ from typing import Any
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
 from moto.cloudformation import responses as cfn_responses
+from moto.cloudformation import utils as cfn_utils
+from moto.cloudformation.utils import yaml_tag_constructor as cfn_utils_yaml_tag_constructor
+from moto.core.common_models import CloudFormationModel
 from moto.ecs import models as ecs_models
+from moto.logs import models as logs_models
+from moto.rds import models as rds_models
 from moto.s3 import models as s3_models
 from moto.utilities.utils import get_partition
 
@@ -45,13 +57,73 @@ class ResourceFailed(Exception):
         self.reason = reason
 
 
+_moto_resource_class = parsing.resource_class_from_type
+
+
 def recorded_only(template: dict[str, Any]) -> dict[str, str]:
     """Logical ids and types of the template's resources moto only records (creates nothing for)."""
     return {
         logical_id: resource["Type"]
         for logical_id, resource in template.get("Resources", {}).items()
-        if parsing.resource_class_from_type(resource["Type"]) is None
+        if _moto_resource_class(resource["Type"]) in (None, RecordedResource)
     }
+
+
+class RecordedResource(CloudFormationModel):
+    """A resource of a type moto does not model: nothing is created, but the stack completes and
+    `Ref`/`Fn::GetAtt` resolve to stable, well-formed values (moto would fail the whole template
+    on a `GetAtt` of it). Which resources this applies to is listed by `recorded_only`."""
+
+    def __init__(self, resource_type: str, name: str, account_id: str, region_name: str) -> None:
+        self.resource_type = resource_type
+        self.name = name
+        self.account_id = account_id
+        self.region_name = region_name
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::LocalAws::Recorded"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return True
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        if attribute_name.endswith("Arn"):
+            _, service, kind = self.resource_type.split("::")
+            resource = re.sub(r"(?<!^)(?=[A-Z])", "-", kind).lower()
+            return f"arn:aws:{service.lower()}:{self.region_name}:{self.account_id}:{resource}/{self.name}"
+        if attribute_name.endswith("Id"):
+            digest = hashlib.sha256(f"{self.resource_type}/{self.name}".encode()).hexdigest()[:12]
+            return f"{attribute_name[:-2].lower() or 'id'}-{digest}"
+        return f"{self.name}.{attribute_name}"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        return cls(
+            kwargs.get("ResourceType", cloudformation_json.get("Type", "?")), resource_name, account_id, region_name
+        )
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+    ):
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        return None
+
+
+def _resource_class_from_type(resource_type: str):
+    known = _moto_resource_class(resource_type)
+    if known is None and resource_type not in parsing.NULL_MODELS and resource_type.startswith("AWS::"):
+        return RecordedResource
+    return known
 
 
 def _flat(value: Any) -> str:
@@ -71,6 +143,19 @@ def _effective(template: dict[str, Any], parameters: dict[str, Any]) -> dict[str
 def _uses(resource: dict[str, Any], names: set[str]) -> bool:
     text = json.dumps(resource, default=str)
     return any(f'"Ref": "{n}"' in text or re.search(r"\$\{" + re.escape(n) + r"[}.]", text) for n in names)
+
+
+def _stack_parameters(stack) -> dict[str, str]:
+    """Parameter values as CloudFormation reports them, and as `UsePreviousValue` reuses them: the
+    value given (an SSM parameter's path, not what it resolved to), a `List<>` as "a,b"."""
+    declared = (stack.template_dict or {}).get("Parameters", {}) or {}
+    values = {k: _flat(v) for k, v in stack.resource_map.resolved_parameters.items()}
+    for key, spec in declared.items():
+        if key in stack.parameters:
+            values[key] = _flat(stack.parameters[key])
+        elif str(spec.get("Type", "")).startswith("AWS::SSM::Parameter::Value") and "Default" in spec:
+            values[key] = _flat(spec["Default"])
+    return values
 
 
 def _create_change_set(original):
@@ -109,7 +194,12 @@ def _execute_change_set(original):
         stack = self.stacks[change_set.stack_id]
         try:
             original(self, change_set_name, stack_name)
-        except ResourceFailed as failure:
+        except Exception as err:  # moto failing anywhere in the update is the stack failing, not a 500
+            failure = (
+                err
+                if isinstance(err, ResourceFailed)
+                else ResourceFailed(stack.name, "AWS::CloudFormation::Stack", f"{type(err).__name__}: {err}")
+            )
             _roll_back(stack, change_set.change_set_type, failure)
             change_set.execution_status = "EXECUTE_FAILED"
             return
@@ -255,18 +345,67 @@ def _create_bucket(original):
     return classmethod(create)
 
 
+def _update_log_group(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+    """moto has no update for log groups (the resource, and so its Ref, vanished on any change)."""
+    backend = logs_models.logs_backends[account_id][region_name]
+    properties = cloudformation_json.get("Properties", {})
+    if new_resource_name != original_resource.name:
+        created = cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+        backend.delete_log_group(original_resource.name)
+        return created
+    if properties.get("RetentionInDays"):
+        backend.put_retention_policy(original_resource.name, int(properties["RetentionInDays"]))
+    else:
+        backend.delete_retention_policy(original_resource.name)
+    return original_resource
+
+
+def _create_db_instance(original):
+    """moto's CloudFormation ignores `ManageMasterUserPassword` and has no `MasterUserSecret.SecretArn`."""
+
+    def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        instance = original.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        properties = cloudformation_json.get("Properties", {})
+        if str(properties.get("ManageMasterUserPassword", "false")).lower() == "true":
+            instance.update(
+                manage_master_user_password=True,
+                master_user_secret_kms_key_id=properties.get("MasterUserSecret", {}).get("KmsKeyId"),
+            )
+        return instance
+
+    return classmethod(create)
+
+
+def _db_instance_attribute(original):
+    def get_cfn_attribute(self, attribute_name):
+        if attribute_name == "MasterUserSecret.SecretArn" and getattr(self, "master_user_secret", None):
+            return self.master_user_secret.secret.arn
+        return original(self, attribute_name)
+
+    return get_cfn_attribute
+
+
+def _yaml_tag_constructor(loader, tag, node):
+    """moto splits `!GetAtt A.B.C` at every dot; CloudFormation splits at the first only
+    (`Database.Endpoint.Address`, `Database.MasterUserSecret.SecretArn`)."""
+    if tag == "!GetAtt" and not isinstance(node.value, list):
+        return {"Fn::GetAtt": node.value.split(".", 1)}
+    return cfn_utils_yaml_tag_constructor(loader, tag, node)
+
+
 def install() -> None:
     global _installed
     if _installed:
         return
+    cfn_models.yaml_tag_constructor = _yaml_tag_constructor
+    cfn_utils.yaml_tag_constructor = _yaml_tag_constructor
+    cfn_responses.yaml_tag_constructor = _yaml_tag_constructor
     backend = cfn_models.CloudFormationBackend
     backend.create_change_set = _create_change_set(backend.create_change_set)
     backend.execute_change_set = _execute_change_set(backend.execute_change_set)
     cfn_models.Stack.create_resources = _create_resources(cfn_models.Stack.create_resources)
-    # DescribeStacks shows a List<> parameter as AWS does ("a,b"), not as a Python list.
-    cfn_models.Stack.stack_parameters = property(
-        lambda stack: {k: _flat(v) for k, v in stack.resource_map.resolved_parameters.items()}
-    )
+    parsing.resource_class_from_type = _resource_class_from_type
+    cfn_models.Stack.stack_parameters = property(_stack_parameters)
     parsing.parse_and_create_resource = _attributing(parsing.parse_and_create_resource)
     parsing.parse_and_update_resource = _attributing(parsing.parse_and_update_resource)
     response = cfn_responses.CloudFormationResponse
@@ -275,6 +414,13 @@ def install() -> None:
     )
     s3_models.FakeBucket.create_from_cloudformation_json = _create_bucket(
         s3_models.FakeBucket.create_from_cloudformation_json
+    )
+    logs_models.LogGroup.update_from_cloudformation_json = classmethod(_update_log_group)
+    db_instance = rds_models.DBInstance
+    db_instance.create_from_cloudformation_json = _create_db_instance(db_instance.create_from_cloudformation_json)
+    db_instance.get_cfn_attribute = _db_instance_attribute(db_instance.get_cfn_attribute)
+    db_instance.has_cfn_attr = classmethod(
+        lambda cls, attr: attr in ("Endpoint.Address", "Endpoint.Port", "MasterUserSecret.SecretArn")
     )
     task_definition = ecs_models.TaskDefinition
     task_definition.create_from_cloudformation_json = classmethod(_create_task_definition)

@@ -43,14 +43,28 @@ def test_every_template_of_the_dag_exists():
 
 
 @pytest.mark.parametrize("template", sorted((PROJECT_ROOT / "infra").glob("*.yaml")), ids=lambda p: p.name)
-def test_resources_moto_only_records_are_known(template):
+def test_resources_moto_only_records_are_known(stack, template):
     """The local stack reaches CREATE_COMPLETE for these without creating anything: say which."""
     only_recorded = recorded_only(cfn_yaml(template))
     expected = {
+        "platform.yaml": {
+            "BucketPolicy": "AWS::S3::BucketPolicy",
+            "Domain": "AWS::SageMaker::Domain",
+            "UserProfile": "AWS::SageMaker::UserProfile",
+            "UserFeatureGroup": "AWS::SageMaker::FeatureGroup",
+            "ItemFeatureGroup": "AWS::SageMaker::FeatureGroup",
+            "InteractionFeatureGroup": "AWS::SageMaker::FeatureGroup",
+            "MlflowTrackingServer": "AWS::SageMaker::MlflowTrackingServer",
+        },
+        "mlflow-selfhosted.yaml": {"ArtifactBucketPolicy": "AWS::S3::BucketPolicy"},
         "preprocessing.yaml": {
             "InputBucketPolicy": "AWS::S3::BucketPolicy",
             "OutputBucketPolicy": "AWS::S3::BucketPolicy",
             "ArtifactBucketPolicy": "AWS::S3::BucketPolicy",
+        },
+        "serving.yaml": {
+            "AlertTopicPolicy": "AWS::SNS::TopicPolicy",
+            "AlertSubscription": "AWS::SNS::Subscription",
         },
     }
     assert only_recorded == expected[template.name]
@@ -58,25 +72,28 @@ def test_resources_moto_only_records_are_known(template):
 
 def test_second_run_changes_nothing_and_duplicates_nothing(dag, platform, aws_conn, capfd):
     """`platform` already ran the DAG once; run it again and compare everything it could touch."""
-    cfn, ecs, s3 = (aws_conn.client(s) for s in ("cloudformation", "ecs", "s3"))
-    stack_name = "mlops-preprocessing-dev"
+    cfn, ecs, s3, cloudwatch = (aws_conn.client(s) for s in ("cloudformation", "ecs", "s3", "cloudwatch"))
+    stacks = ["mlops-platform-dev", "mlops-preprocessing-dev", "mlops-serving-dev"]
 
     def snapshot():
         return {
-            "events": len(cfn.describe_stack_events(StackName=stack_name)["StackEvents"]),
+            "events": {name: len(cfn.describe_stack_events(StackName=name)["StackEvents"]) for name in stacks},
             "task_definitions": ecs.list_task_definitions()["taskDefinitionArns"],
             "buckets": sorted(b["Name"] for b in s3.list_buckets()["Buckets"]),
-            "outputs": ssm_tree(aws_conn, "/mlops/stacks/preprocessing/"),
-            "stacks": [s["StackName"] for s in cfn.describe_stacks()["Stacks"] if s["StackName"].startswith("mlops-")],
+            "alarms": sorted(a["AlarmName"] for a in cloudwatch.describe_alarms()["MetricAlarms"]),
+            "outputs": ssm_tree(aws_conn, "/mlops/stacks/"),
+            "stacks": sorted(
+                s["StackName"] for s in cfn.describe_stacks()["Stacks"] if s["StackName"].startswith("mlops-")
+            ),
         }
 
     before = snapshot()
-    run = dag.test(run_conf={"stacks": ["preprocessing"]})
+    run = dag.test()
     assert run.state == "success"
     assert snapshot() == before
-    assert "is up to date" in capfd.readouterr().out
-    assert before["stacks"] == [stack_name]
-    assert {k.rsplit("/", 1)[-1] for k in before["outputs"]} >= {
+    assert capfd.readouterr().out.count("is up to date") == 3
+    assert before["stacks"] == stacks
+    assert {k.rsplit("/", 1)[-1] for k in before["outputs"] if "/preprocessing/" in k} >= {
         "InputBucket",
         "ClusterName",
         "IngestTaskDefinition",
@@ -84,12 +101,29 @@ def test_second_run_changes_nothing_and_duplicates_nothing(dag, platform, aws_co
         "SecurityGroupIds",
         "LogGroupName",
     }
+    assert "/mlops/stacks/serving/AlertTopicArn" in before["outputs"]
+    assert before["alarms"] == [
+        "mlops-dev-challenger-5xx-rate",
+        "mlops-dev-challenger-latency",
+        "mlops-dev-champion-5xx-rate",
+        "mlops-dev-champion-latency",
+    ]
     input_bucket = platform["InputBucket"]
     block = s3.get_public_access_block(Bucket=input_bucket)["PublicAccessBlockConfiguration"]
     assert all(block.values())
     assert s3.get_bucket_versioning(Bucket=input_bucket)["Status"] == "Enabled"
     ingest = ecs.describe_task_definition(taskDefinition=platform["IngestTaskDefinition"])["taskDefinition"]
     assert (ingest["cpu"], ingest["memory"], ingest["networkMode"]) == ("1024", "2048", "awsvpc")
+
+
+def test_serving_reads_the_platform_bucket_from_its_published_output(platform, aws_conn):
+    cfn = aws_conn.client("cloudformation")
+    serving = cfn.describe_stacks(StackName="mlops-serving-dev")["Stacks"][0]
+    bucket = {p["ParameterKey"]: p for p in serving["Parameters"]}["ModelBucketName"]
+    published = aws_conn.client("ssm").get_parameter(Name="/mlops/stacks/platform/BucketName")["Parameter"]["Value"]
+    assert published == "mlops-platform-dev-123456789012-us-east-1"
+    # AWS reports the path with a ResolvedValue; moto reports the resolved value itself
+    assert bucket.get("ResolvedValue", bucket["ParameterValue"]) == published
 
 
 def test_parameter_override_updates_the_stack(dag, platform, aws_conn):
@@ -99,11 +133,29 @@ def test_parameter_override_updates_the_stack(dag, platform, aws_conn):
     stack = aws_conn.client("cloudformation").describe_stacks(StackName="mlops-preprocessing-dev")["Stacks"][0]
     assert stack["StackStatus"] == "UPDATE_COMPLETE"
     assert {"ParameterKey": "LogRetentionDays", "ParameterValue": "60"} in stack["Parameters"]
+    group = aws_conn.client("logs").describe_log_groups(logGroupNamePrefix=platform["LogGroupName"])["logGroups"][0]
+    assert group["retentionInDays"] == 60
+    outputs = ssm_tree(aws_conn, "/mlops/stacks/preprocessing/")
+    assert outputs["/mlops/stacks/preprocessing/LogGroupName"][0] == platform["LogGroupName"]
     # the next plain run keeps what the stack has only if the Variable says so; restore it here
     run = dag.test(
         run_conf={"stacks": ["preprocessing"], "parameter_overrides": {"preprocessing": {"LogRetentionDays": "30"}}}
     )
     assert run.state == "success"
+
+
+def test_optional_self_hosted_mlflow_stack(dag, platform, aws_conn):
+    """Not deployed by default; on request its database password lives in an RDS-managed secret."""
+    cfn = aws_conn.client("cloudformation")
+    assert "mlops-mlflow-selfhosted-dev" not in [s["StackName"] for s in cfn.describe_stacks()["Stacks"]]
+    run = dag.test(run_conf={"stacks": ["mlflow-selfhosted"]})
+    assert run.state == "success"
+    outputs = {k.rsplit("/", 1)[-1]: v for k, (v, _) in ssm_tree(aws_conn, "/mlops/stacks/mlflow-selfhosted/").items()}
+    assert outputs["TrackingUri"].startswith("http://")
+    secret = aws_conn.client("secretsmanager").describe_secret(SecretId=outputs["DatabaseSecretArn"])
+    assert secret["Name"].startswith("rds!db-")
+    template = (PROJECT_ROOT / "infra" / "mlflow-selfhosted.yaml").read_text()
+    assert "MasterUserPassword:" not in template and "ManageMasterUserPassword: true" in template
 
 
 def test_unknown_stack_is_refused_before_any_deployment(dag, platform, aws_conn, capfd):

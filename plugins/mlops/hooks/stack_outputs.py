@@ -18,8 +18,8 @@ class StackOutputsHook(AwsBaseHook):
         super().__init__(*args, **kwargs)
         self.prefix = prefix.rstrip("/")
 
-    def get_outputs(self, stack_key: str) -> dict[str, str]:
-        """All outputs of one stack; a clear error when the stack has published none."""
+    def get_outputs(self, stack_key: str, required: tuple[str, ...] = ()) -> dict[str, str]:
+        """All outputs of one stack; a clear error when it published none or lacks a required one."""
         path = f"{self.prefix}/{stack_key}/"
         outputs: dict[str, str] = {}
         for page in self.conn.get_paginator("get_parameters_by_path").paginate(Path=path, Recursive=False):
@@ -29,6 +29,12 @@ class StackOutputsHook(AwsBaseHook):
             raise LookupError(
                 f"no outputs of stack {stack_key!r} under {path} in SSM Parameter Store: "
                 "deploy it first (DAG infra_bootstrap) or check the aws_conn_id's account and region"
+            )
+        missing = sorted(set(required) - set(outputs))
+        if missing:
+            raise LookupError(
+                f"stack {stack_key!r} published no {missing} under {path} (it has {sorted(outputs)}): "
+                "redeploy it with the DAG infra_bootstrap"
             )
         return outputs
 

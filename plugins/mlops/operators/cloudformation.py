@@ -32,7 +32,8 @@ class CloudFormationDeployOperator(AwsBaseOperator[CloudFormationStackHook]):
     """Create or update `stack_name` from a template; returns the deployment and its outputs.
 
     :param stack_name: the stack to create or update.
-    :param template_file: path of the template (absolute, or relative to the DAG's folder's parent).
+    :param template_file: path of the template: absolute, or relative to the parent of the DAG's
+        folder (project layout) or to the DAG's folder itself (MWAA, where only dags/ is shipped).
     :param template_body: the template text, instead of `template_file`.
     :param parameters: parameter values; parameters of an existing stack not given here keep their
         previous values, others take the template's defaults.
@@ -212,11 +213,19 @@ class CloudFormationDeployOperator(AwsBaseOperator[CloudFormationStackHook]):
         if self.template_body is not None:
             return self.template_body
         path = Path(self.template_file)
-        if not path.is_absolute():
-            path = Path(self.dag.fileloc).resolve().parents[1] / path if self.has_dag() else path.resolve()
-        if not path.is_file():
-            raise AirflowException(f"template {path} of stack {self.stack_name} does not exist")
-        return path.read_text()
+        candidates = [path]
+        if not path.is_absolute() and self.has_dag():
+            # beside dags/ (Astro, compose, local) or inside it (MWAA ships only the dags folder)
+            dag_folder = Path(self.dag.fileloc).resolve().parent
+            candidates = [dag_folder.parent / path, dag_folder / path]
+        for candidate in candidates:
+            if candidate.is_file():
+                return candidate.read_text()
+        raise AirflowFailException(
+            f"template {self.template_file} of stack {self.stack_name} not found (looked in "
+            + ", ".join(map(str, candidates))
+            + ")"
+        )
 
     @staticmethod
     def _check_event(event: dict[str, Any] | None) -> dict[str, Any]:
