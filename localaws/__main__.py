@@ -7,6 +7,7 @@ Writes `<state-dir>/airflow.env`, the exports that point Airflow at it:
 from __future__ import annotations
 
 import argparse
+import logging
 import shlex
 import signal
 import sys
@@ -26,6 +27,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--mlflow-port", type=int, default=5001, help="MLflow tracking server port")
     parser.add_argument("--no-mlflow", action="store_true", help="do not start the MLflow server")
     parser.add_argument("--provision", action="store_true", help="create the platform's local resources")
+    parser.add_argument("--access-log", action="store_true", help="log every request (werkzeug access log)")
     parser.add_argument("--state-dir", type=Path, default=Path(".local"), help="where state and logs go")
     return parser.parse_args(argv)
 
@@ -38,6 +40,8 @@ def write_env_file(path: Path, env: dict[str, str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     state_dir = args.state_dir.resolve()
+    if not args.access_log:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     stack = LocalAwsStack(args.host, args.port).start()
     print(f"local AWS stack on {stack.url}", flush=True)
     mlflow = None

@@ -8,6 +8,7 @@ included), and ends with what each run produced. State and logs stay under `.loc
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -42,10 +43,21 @@ def landed_month(stack: LocalAwsStack, conf: dict) -> str:
     return f"{manifest['rows']:,} rows landed in {manifest['data_uri']} (sha256 {manifest['sha256'][:12]}…)"
 
 
+_events_seen: dict[str, int] = {}
+
+
 def deployed_stacks(stack: LocalAwsStack, conf: dict) -> str:
+    """Each stack's status, and whether this run changed it (its event count moved)."""
     cfn = stack.client("cloudformation")
     described = [s for s in cfn.describe_stacks()["Stacks"] if s["StackName"].startswith("mlops-")]
-    return ", ".join(f"{s['StackName']} {s['StackStatus']} ({len(s.get('Outputs', []))} outputs)" for s in described)
+    parts = []
+    for s in described:
+        name = s["StackName"]
+        events = len(cfn.describe_stack_events(StackName=name)["StackEvents"])
+        changed = "unchanged" if _events_seen.get(name) == events else s["StackStatus"]
+        _events_seen[name] = events
+        parts.append(f"{name} {changed} ({len(s.get('Outputs', []))} outputs)")
+    return ", ".join(parts)
 
 
 # Lifecycle order. Every DAG in dags/ must appear here (tests/dags checks it).
@@ -72,6 +84,7 @@ def run_step(step: Step, env: dict[str, str], log_dir: Path, index: int) -> tupl
 
 
 def main() -> int:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the stack's access log: not progress
     shutil.rmtree(STATE_DIR, ignore_errors=True)
     log_dir = STATE_DIR / "logs"
     log_dir.mkdir(parents=True)
