@@ -78,15 +78,14 @@ def test_every_dag_is_part_of_the_demo_lifecycle(dagbag):
     assert set(dagbag.dag_ids) == {step.dag_id for step in LIFECYCLE}
 
 
-@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
-def test_dag_file_import_is_light(dag_file):
-    """Import each DAG file in a fresh interpreter and look at what it dragged in."""
+def import_in_fresh_interpreter(dag_file: Path, before: str = "", after: str = "") -> str:
+    """Run `before`, import the DAG file as the DAG processor would, run `after`; return stdout."""
     probe = (
-        "import importlib.util, json, sys\n"
+        f"{before}\n"
+        "import importlib.util\n"
         f"spec = importlib.util.spec_from_file_location('dag_under_test', {str(dag_file)!r})\n"
-        "module = importlib.util.module_from_spec(spec)\n"
-        "spec.loader.exec_module(module)\n"
-        "print(json.dumps(sorted(m for m in sys.modules)))\n"
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        f"{after}\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe],
@@ -97,7 +96,14 @@ def test_dag_file_import_is_light(dag_file):
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    loaded = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    return result.stdout
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
+def test_dag_file_import_is_light(dag_file):
+    """Import each DAG file in a fresh interpreter and look at what it dragged in."""
+    out = import_in_fresh_interpreter(dag_file, after="import json, sys; print(json.dumps(sorted(sys.modules)))")
+    loaded = set(json.loads(out.strip().splitlines()[-1]))
     heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY_MODULES)
     assert not heavy, f"{dag_file.name} imports at parse time: {heavy[:10]}"
 
@@ -105,22 +111,11 @@ def test_dag_file_import_is_light(dag_file):
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
 def test_dag_file_makes_no_network_calls_at_parse_time(dag_file):
     """Parsing with every socket connection refused must still succeed."""
-    probe = (
+    refuse_network = (
         "import socket\n"
         "def refuse(*a, **k):\n"
         "    raise AssertionError('network call at DAG parse time')\n"
         "socket.socket.connect = refuse\n"
         "socket.create_connection = refuse\n"
-        "import importlib.util\n"
-        f"spec = importlib.util.spec_from_file_location('dag_under_test', {str(dag_file)!r})\n"
-        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        env={**os.environ, "PYTHONPATH": f"{PROJECT_ROOT}:{PROJECT_ROOT / 'plugins'}"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    import_in_fresh_interpreter(dag_file, before=refuse_network)
