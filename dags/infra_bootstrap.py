@@ -17,10 +17,16 @@ STACKS = {
     "platform": {"template": "infra/platform.yaml", "after": []},
     "preprocessing": {"template": "infra/preprocessing.yaml", "after": []},
     "serving": {"template": "infra/serving.yaml", "after": ["platform"]},
+    # The recommendation API's code is packaged into the platform bucket, then passed as CodeKey.
+    "personalize": {
+        "template": "infra/personalize.yaml",
+        "after": ["platform", "serving"],
+        "package": "include/recommendation_api",
+    },
     # The alternative to the managed tracking server of the platform stack: deploy on request.
     "mlflow-selfhosted": {"template": "infra/mlflow-selfhosted.yaml", "after": []},
 }
-DEFAULT_STACKS = ["platform", "preprocessing", "serving"]
+DEFAULT_STACKS = ["platform", "preprocessing", "serving", "personalize"]
 
 
 def task_key(stack_key: str) -> str:
@@ -108,7 +114,33 @@ def infra_bootstrap():
 
     @task.branch(execution_timeout=timedelta(minutes=1))
     def choose(stacks: dict) -> list[str]:
-        return [f"deploy_{task_key(key)}" for key, spec in stacks.items() if spec["selected"]]
+        chosen = []
+        for key, spec in stacks.items():
+            if spec["selected"]:
+                chosen.append(f"deploy_{task_key(key)}")
+                if "package" in STACKS[key]:
+                    chosen.append(f"package_{task_key(key)}")
+        return chosen
+
+    @task(trigger_rule="none_failed_min_one_success", execution_timeout=timedelta(minutes=5))
+    def package(stack_key: str, parameters: dict) -> dict:
+        """Zip the stack's function code into the platform bucket; add its key to the parameters."""
+        from pathlib import Path
+
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from mlops.hooks.stack_outputs import StackOutputsHook
+        from mlops.lambda_package import upload_package
+
+        relative = STACKS[stack_key]["package"]
+        dag_folder = Path(__file__).resolve().parent
+        source = next((p for p in (dag_folder.parent / relative, dag_folder / relative) if p.is_dir()), None)
+        if source is None:
+            raise FileNotFoundError(f"code of stack {stack_key} not found: {relative} beside or inside {dag_folder}")
+        bucket = StackOutputsHook(aws_conn_id=AWS_CONN_ID).get_outputs("platform", required=("BucketName",))
+        key = upload_package(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), source, bucket["BucketName"])
+        print(f"{source} packaged as s3://{bucket['BucketName']}/{key}")
+        return {**parameters, "CodeKey": key}
 
     @task(
         outlets=[PLATFORM_STACKS],
@@ -132,12 +164,17 @@ def infra_bootstrap():
     published = {}
     for key, spec in STACKS.items():
         field = f"{task_key(key)}__"
+        parameters = plan_[field + "parameters"]
+        packaged = None
+        if "package" in spec:
+            packaged = package.override(task_id=f"package_{task_key(key)}")(key, parameters)
+            parameters = packaged
         deploy = CloudFormationDeployOperator(
             task_id=f"deploy_{task_key(key)}",
             aws_conn_id=AWS_CONN_ID,
             stack_name=plan_[field + "stack_name"],
             template_file=spec["template"],
-            parameters=plan_[field + "parameters"],
+            parameters=parameters,
             tags=plan_[field + "tags"],
             recover_rollback_complete=plan_[field + "recover_rollback_complete"],
             trigger_rule="none_failed_min_one_success",
@@ -152,7 +189,9 @@ def infra_bootstrap():
         )
         chosen >> deploy >> publish >> summary
         for upstream in spec["after"]:
-            published[upstream] >> deploy
+            published[upstream] >> (packaged or deploy)
+        if packaged is not None:
+            chosen >> packaged
         published[key] = publish
 
 

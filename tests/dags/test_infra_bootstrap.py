@@ -58,6 +58,14 @@ def test_resources_moto_only_records_are_known(stack, template):
             "MlflowTrackingServer": "AWS::SageMaker::MlflowTrackingServer",
         },
         "mlflow-selfhosted.yaml": {"ArtifactBucketPolicy": "AWS::S3::BucketPolicy"},
+        "personalize.yaml": {
+            "DataBucketPolicy": "AWS::S3::BucketPolicy",
+            "RequestValidator": "AWS::ApiGateway::RequestValidator",
+            "Stage": "AWS::ApiGateway::Stage",
+            "ApiKey": "AWS::ApiGateway::ApiKey",
+            "UsagePlan": "AWS::ApiGateway::UsagePlan",
+            "UsagePlanKey": "AWS::ApiGateway::UsagePlanKey",
+        },
         "preprocessing.yaml": {
             "InputBucketPolicy": "AWS::S3::BucketPolicy",
             "OutputBucketPolicy": "AWS::S3::BucketPolicy",
@@ -74,7 +82,7 @@ def test_resources_moto_only_records_are_known(stack, template):
 def test_second_run_changes_nothing_and_duplicates_nothing(dag, platform, aws_conn, capfd):
     """`platform` already ran the DAG once; run it again and compare everything it could touch."""
     cfn, ecs, s3, cloudwatch = (aws_conn.client(s) for s in ("cloudformation", "ecs", "s3", "cloudwatch"))
-    stacks = ["mlops-platform-dev", "mlops-preprocessing-dev", "mlops-serving-dev"]
+    stacks = ["mlops-personalize-dev", "mlops-platform-dev", "mlops-preprocessing-dev", "mlops-serving-dev"]
 
     def snapshot():
         return {
@@ -82,6 +90,12 @@ def test_second_run_changes_nothing_and_duplicates_nothing(dag, platform, aws_co
             "task_definitions": ecs.list_task_definitions()["taskDefinitionArns"],
             "buckets": sorted(b["Name"] for b in s3.list_buckets()["Buckets"]),
             "alarms": sorted(a["AlarmName"] for a in cloudwatch.describe_alarms()["MetricAlarms"]),
+            "packages": sorted(
+                o["Key"]
+                for o in s3.list_objects_v2(
+                    Bucket="mlops-platform-dev-123456789012-us-east-1", Prefix="artifacts/lambda/"
+                )["Contents"]
+            ),
             "outputs": ssm_tree(aws_conn, "/mlops/stacks/"),
             "stacks": sorted(
                 s["StackName"] for s in cfn.describe_stacks()["Stacks"] if s["StackName"].startswith("mlops-")
@@ -92,7 +106,7 @@ def test_second_run_changes_nothing_and_duplicates_nothing(dag, platform, aws_co
     run = dag.test()
     assert run.state == "success"
     assert snapshot() == before
-    assert capfd.readouterr().out.count("is up to date") == 3
+    assert capfd.readouterr().out.count("is up to date") == 4
     assert before["stacks"] == stacks
     assert {k.rsplit("/", 1)[-1] for k in before["outputs"] if "/preprocessing/" in k} >= {
         "InputBucket",
@@ -108,7 +122,11 @@ def test_second_run_changes_nothing_and_duplicates_nothing(dag, platform, aws_co
         "mlops-dev-challenger-latency",
         "mlops-dev-champion-5xx-rate",
         "mlops-dev-champion-latency",
+        "mlops-dev-recommendations-5xx",
+        "mlops-dev-recommendations-errors",
+        "mlops-dev-recommendations-latency",
     ]
+    assert len(before["packages"]) == 1, "unchanged code must not be uploaded again"
     input_bucket = platform["InputBucket"]
     block = s3.get_public_access_block(Bucket=input_bucket)["PublicAccessBlockConfiguration"]
     assert all(block.values())
@@ -143,6 +161,18 @@ def test_parameter_override_updates_the_stack(dag, platform, aws_conn):
         run_conf={"stacks": ["preprocessing"], "parameter_overrides": {"preprocessing": {"LogRetentionDays": "30"}}}
     )
     assert run.state == "success"
+
+
+def test_recommendation_api_is_deployed_from_the_packaged_code(platform, aws_conn):
+    outputs = {k.rsplit("/", 1)[-1]: v for k, (v, _) in ssm_tree(aws_conn, "/mlops/stacks/personalize/").items()}
+    function = aws_conn.client("lambda").get_function(FunctionName=outputs["FunctionName"])["Configuration"]
+    assert (function["Runtime"], function["Handler"]) == ("python3.11", "recommendation_api/handler.handler")
+    assert function["Environment"]["Variables"]["CAMPAIGN_ARN_PARAMETER"] == "/mlops/personalize/campaign-arn"
+    api = aws_conn.client("apigateway")
+    resources = {r["path"]: r for r in api.get_resources(restApiId=outputs["ApiId"])["items"]}
+    method = resources["/recommendations/{userId}"]["resourceMethods"]["GET"]
+    assert method["apiKeyRequired"] is True
+    assert outputs["ApiUrl"].endswith("/v1/recommendations")
 
 
 def test_optional_self_hosted_mlflow_stack(dag, platform, aws_conn):
