@@ -40,6 +40,10 @@ created when absent; otherwise a change set is computed, and executed only when 
 (the task log lists them). A second run with nothing changed executes nothing. A failed deployment
 fails its task with the stack events naming the resources that failed and why.
 
+Stacks with function code (personalize: the recommendation API) get a `package_*` task first:
+the code is zipped reproducibly into the platform bucket under a content-addressed key, so
+unchanged code leaves the stack unchanged.
+
 Each stack's outputs are then published to SSM under `/mlops/stacks/<stack>/<OutputKey>`, where
 the other DAGs read bucket names, ARNs and task definitions at run time.
 
