@@ -148,6 +148,9 @@ class CloudFormationStackHook(AwsBaseHook):
     def execute_change_set(self, change_set_id: str, token: str) -> None:
         self.conn.execute_change_set(ChangeSetName=change_set_id, ClientRequestToken=token)
 
+    def delete_stack(self, stack_name: str) -> None:
+        self.conn.delete_stack(StackName=stack_name)
+
     def delete_change_set(self, change_set_id: str) -> None:
         self.conn.delete_change_set(ChangeSetName=change_set_id)
 

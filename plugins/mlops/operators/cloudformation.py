@@ -185,7 +185,7 @@ class CloudFormationDeployOperator(AwsBaseOperator[CloudFormationStackHook]):
                 + "\n  ".join(reasons or ["(no failure events found)"])
             )
         self.log.warning("Deleting %s (ROLLBACK_COMPLETE) to create it again", self.stack_name)
-        self.hook.conn.delete_stack(StackName=self.stack_name)
+        self.hook.delete_stack(self.stack_name)
         return self._wait_stack(context, "resume", {})
 
     def _wait_stack(self, context, method_name: str, carry: dict[str, Any]) -> dict[str, Any]:
