@@ -12,6 +12,7 @@ memory bounded by the block size.
 from __future__ import annotations
 
 import calendar
+import contextlib
 import json
 import os
 import tempfile
@@ -27,7 +28,7 @@ import pyarrow.compute as pc
 from include.preprocessing import config as job_config
 from include.preprocessing import custom as custom_code
 from include.preprocessing import model as prep_model
-from include.preprocessing import outputs, reader, schema, transform
+from include.preprocessing import outputs, pipeline, reader, schema, transform
 from include.preprocessing.features import FeatureAccumulator
 
 
@@ -94,30 +95,34 @@ def process_file(
     counts = Counts()
     acc = FeatureAccumulator()
     local = outputs.LocalOutputs(out_dir)
+    writer = pipeline.BackgroundWriter()
     try:
-        for block in reader.blocks(path, source, block_size):
+        for block in pipeline.prefetch(reader.blocks(path, source, block_size)):
             counts.rows_in += block.rows.num_rows + len(block.invalid_lines)
             if block.invalid_lines:
-                local.write_quarantine(reader.invalid_rows_table(block.invalid_lines, block.invalid_texts))
+                writer.submit(
+                    local.write_quarantine, reader.invalid_rows_table(block.invalid_lines, block.invalid_texts)
+                )
                 counts.add_quarantine({schema.WRONG_FIELD_COUNT: len(block.invalid_lines)})
             if block.rows.num_rows == 0:
                 continue
             result = transform.apply(block.rows, block.lines, rules)
             clean, descriptions = result.clean, result.descriptions
             counts.add_quarantine(result.reason_counts)
-            local.write_quarantine(result.quarantine)
+            writer.submit(local.write_quarantine, result.quarantine)
             if custom is not None:
                 keep = custom.keep(clean)
                 if keep is not None:
                     drop = pc.invert(keep)
                     dropped = _custom_quarantine(clean, result.lines, drop)
-                    local.write_quarantine(dropped)
+                    writer.submit(local.write_quarantine, dropped)
                     counts.add_quarantine({schema.CUSTOM_RULE: dropped.num_rows} if dropped.num_rows else {})
                     clean, descriptions = clean.filter(keep), pc.filter(descriptions, keep)
                 clean = custom.transform(clean)
             counts.rows_out += clean.num_rows
-            local.write_clean(clean)
+            writer.submit(local.write_clean, clean)
             acc.add(clean, descriptions)
+        writer.finish()
         reference = bounds[1] if month else (acc.last_ts or 0)
         users = model.encode_users(acc.user_features(reference))
         items = model.encode_items(acc.item_features())
@@ -142,6 +147,8 @@ def process_file(
             raise AssertionError(f"row accounting broken: {report}")
         names = local.close(users, items, report)
     except BaseException:
+        with contextlib.suppress(BaseException):  # the first error is the one to report
+            writer.finish()
         local.abort()
         raise
     return names, report
