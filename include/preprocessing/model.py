@@ -84,7 +84,7 @@ class PreprocessingModel:
             body["user_scalers"] = {k: Scaler(**v) for k, v in body["user_scalers"].items()}
             body["item_scalers"] = {k: Scaler(**v) for k, v in body["item_scalers"].items()}
             model = cls(**body)
-        except (json.JSONDecodeError, TypeError, KeyError, AttributeError) as err:
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError, AttributeError) as err:
             raise ModelError(f"{where} is not a preprocessing model: {err}") from err
         missing = [k for k in USER_SCALED if k not in model.user_scalers] + [
             k for k in ITEM_SCALED if k not in model.item_scalers

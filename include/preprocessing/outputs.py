@@ -92,7 +92,6 @@ class LocalOutputs:
             self._personalize,
             self._personalize_stream,
             self._quarantine,
-            self._quarantine_stream,
         )
         for writer in writers:
             try:

@@ -106,20 +106,20 @@ def blocks(path: str, source: str, block_size: int = BLOCK_SIZE) -> Iterator[Blo
     check_header(path, source)
     invalid = InvalidRows()
     stream = pa.input_stream(path, compression="gzip" if is_gzip(path) else None)
-    reader = pa_csv.open_csv(
-        stream,
-        read_options=pa_csv.ReadOptions(
-            use_threads=False, block_size=block_size, skip_rows=1, column_names=list(schema.RAW_COLUMNS)
-        ),
-        parse_options=pa_csv.ParseOptions(invalid_row_handler=invalid.handler, ignore_empty_lines=False),
-        convert_options=pa_csv.ConvertOptions(
-            column_types={name: pa.string() for name in schema.RAW_COLUMNS},
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
-    )
     next_line = 2
     try:
+        reader = pa_csv.open_csv(
+            stream,
+            read_options=pa_csv.ReadOptions(
+                use_threads=False, block_size=block_size, skip_rows=1, column_names=list(schema.RAW_COLUMNS)
+            ),
+            parse_options=pa_csv.ParseOptions(invalid_row_handler=invalid.handler, ignore_empty_lines=False),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={name: pa.string() for name in schema.RAW_COLUMNS},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
         for batch in reader:
             rows = batch.num_rows
             pending = sorted(line for line in invalid.lines if line >= next_line)
