@@ -11,11 +11,18 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-EXTENSION_MODULES = ("localaws.ecs.responses",)
+EXTENSION_MODULES = ("localaws.ecs.responses", "localaws.featurestore.responses")
 # Corrections of moto's own models, applied once per process: "module:function".
-MOTO_PATCHES = ("localaws.cloudformation.models:install", "localaws.cloudwatch.models:install")
+MOTO_PATCHES = (
+    "localaws.cloudformation.models:install",
+    "localaws.cloudwatch.models:install",
+    "localaws.sagemaker.models:install",
+)
 # Per-service state, one instance per (account, region), created on first use: "module:Class".
-BACKEND_CLASSES = {"ecs": "localaws.ecs.models:EcsTaskBackend"}
+BACKEND_CLASSES = {
+    "ecs": "localaws.ecs.models:EcsTaskBackend",
+    "sagemaker-featurestore-runtime": "localaws.featurestore.models:FeatureStoreBackend",
+}
 
 Handler = Callable[[Any], dict[str, Any]]
 HANDLERS: dict[tuple[str, str], Handler] = {}

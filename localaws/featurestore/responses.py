@@ -1,0 +1,53 @@
+"""The `sagemaker-featurestore-runtime` operations the local stack serves (moto has none)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from localaws.registry import handles
+from localaws.wire import ApiCall
+
+SERVICE = "sagemaker-featurestore-runtime"
+
+
+def _backend(call: ApiCall):
+    return call.stack.backend(SERVICE, call.account_id, call.region)
+
+
+@handles(SERVICE, "PutRecord")
+def put_record(call: ApiCall) -> dict[str, Any]:
+    p = call.params
+    _backend(call).put_record(p["FeatureGroupName"], p["Record"], p.get("TargetStores"))
+    return {}
+
+
+@handles(SERVICE, "GetRecord")
+def get_record(call: ApiCall) -> dict[str, Any]:
+    p = call.params
+    record = _backend(call).get_record(p["FeatureGroupName"], p["RecordIdentifierValueAsString"], p.get("FeatureNames"))
+    return {"Record": record} if record is not None else {}
+
+
+@handles(SERVICE, "BatchGetRecord")
+def batch_get_record(call: ApiCall) -> dict[str, Any]:
+    backend = _backend(call)
+    records, errors, unprocessed = [], [], []
+    for identifier in call.params["Identifiers"]:
+        for value in identifier["RecordIdentifiersValueAsString"]:
+            record = backend.get_record(identifier["FeatureGroupName"], value, identifier.get("FeatureNames"))
+            if record is not None:
+                records.append(
+                    {
+                        "FeatureGroupName": identifier["FeatureGroupName"],
+                        "RecordIdentifierValueAsString": value,
+                        "Record": record,
+                    }
+                )
+    return {"Records": records, "Errors": errors, "UnprocessedIdentifiers": unprocessed}
+
+
+@handles(SERVICE, "DeleteRecord")
+def delete_record(call: ApiCall) -> dict[str, Any]:
+    p = call.params
+    _backend(call).delete_record(p["FeatureGroupName"], p["RecordIdentifierValueAsString"])
+    return {}

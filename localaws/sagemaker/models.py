@@ -1,0 +1,115 @@
+"""`AWS::SageMaker::FeatureGroup` for moto's CloudFormation, which has no model for it.
+
+The platform stack's feature groups must exist in the local SageMaker so that `DescribeFeatureGroup`
+answers and the local Feature Store runtime validates records against their definitions. The
+group is stored through moto's own `create_feature_group`; moto drops `OnlineStoreConfig`, which
+decides where `PutRecord` writes, so it is kept beside it and added to `DescribeFeatureGroup`.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from moto.cloudformation import parsing
+from moto.core.common_models import CloudFormationModel
+from moto.sagemaker import models as sagemaker_models
+
+_installed = False
+
+
+def backend(account_id: str, region: str):
+    return sagemaker_models.sagemaker_backends[account_id][region]
+
+
+def find_feature_group(account_id: str, region: str, name_or_arn: str):
+    """The moto feature group named (or ARN'd) so, or None."""
+    for group in backend(account_id, region).feature_groups.values():
+        if name_or_arn in (group.feature_group_name, group.arn):
+            return group
+    return None
+
+
+class CloudFormationFeatureGroup(CloudFormationModel):
+    def __init__(self, group: Any) -> None:
+        self.group = group
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SageMaker::FeatureGroup"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "FeatureGroupName"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.group.feature_group_name
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in ("FeatureGroupName", "Arn")
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        if attribute_name == "Arn":
+            return self.group.arn
+        if attribute_name == "FeatureGroupName":
+            return self.group.feature_group_name
+        raise KeyError(attribute_name)
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        p = cloudformation_json["Properties"]
+        name = p.get("FeatureGroupName") or resource_name
+        sm = backend(account_id, region_name)
+        sm.create_feature_group(
+            feature_group_name=name,
+            record_identifier_feature_name=p["RecordIdentifierFeatureName"],
+            event_time_feature_name=p["EventTimeFeatureName"],
+            feature_definitions=[
+                {"FeatureName": d["FeatureName"], "FeatureType": d["FeatureType"]} for d in p["FeatureDefinitions"]
+            ],
+            offline_store_config=copy.deepcopy(p.get("OfflineStoreConfig") or {"S3StorageConfig": {"S3Uri": ""}}),
+            role_arn=p.get("RoleArn", ""),
+            tags=p.get("Tags", []),
+        )
+        group = find_feature_group(account_id, region_name, name)
+        group.online_store_config = copy.deepcopy(p.get("OnlineStoreConfig") or {"EnableOnlineStore": False})
+        group.description = p.get("Description")
+        return cls(group)
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+    ):
+        # Feature definitions can only be added on AWS; the platform stack changes none: keep the group.
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        group = find_feature_group(account_id, region_name, resource_name)
+        if group is not None:
+            backend(account_id, region_name).feature_groups.pop(group.arn, None)
+
+
+def _describe_with_online_store(describe):
+    def wrapper(self) -> dict[str, Any]:
+        out = describe(self)
+        online = getattr(self, "online_store_config", None)
+        if online is not None:
+            out["OnlineStoreConfig"] = online
+        if getattr(self, "description", None):
+            out["Description"] = self.description
+        return out
+
+    return wrapper
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    sagemaker_models.FeatureGroup.describe = _describe_with_online_store(sagemaker_models.FeatureGroup.describe)
+    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+        cached.cache_clear()
+    _installed = True
