@@ -106,7 +106,10 @@ def process_file(
                 counts.add_quarantine({schema.WRONG_FIELD_COUNT: len(block.invalid_lines)})
             if block.rows.num_rows == 0:
                 continue
-            result = transform.apply(block.rows, block.lines, rules)
+            try:
+                result = transform.apply(block.rows, block.lines, rules)
+            except schema.MalformedInput as err:
+                raise schema.MalformedInput(f"{source}: {err}") from err
             clean, descriptions = result.clean, result.descriptions
             counts.add_quarantine(result.reason_counts)
             writer.submit(local.write_quarantine, result.quarantine)

@@ -1,0 +1,143 @@
+"""monthly_preprocessing end to end with `dag.test()` on the local stack: the real job on a real
+month in a local "Fargate" task, deferred waits, the quality gate, Feature Store records, the
+Asset event, reruns that replace, and failures that say why."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from include.jobs import raw_ingest
+from localaws.datasets import month_file
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.dags.test_dag_integrity import PROJECT_ROOT
+
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "monthly_preprocessing.py"))
+    return bag.get_dag("monthly_preprocessing")
+
+
+def land(stack, bucket: str, month: str, body: bytes | None = None) -> None:
+    """Land a month with the raw-landing job's own code, as raw_data_landing does."""
+    s3 = stack.client("s3")
+    s3.put_object(Bucket="partner-drop", Key=f"tests/{month}.csv.gz", Body=body or month_file(month).read_bytes())
+    raw_ingest.run(
+        {
+            "SOURCE_URI": f"s3://partner-drop/tests/{month}.csv.gz",
+            "TARGET_PREFIX": f"s3://{bucket}/raw/online-retail/month={month}/",
+            "MONTH": month,
+        },
+        s3,
+    )
+
+
+@pytest.fixture
+def ready(airflow_db, platform, aws_conn):
+    land(aws_conn, platform["InputBucket"], "2011-10")
+    return platform
+
+
+def states(dag_run) -> dict[str, str]:
+    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+
+
+def output_keys(stack, bucket: str, month: str) -> list[str]:
+    pages = (
+        stack.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"processed/month={month}/")
+    )
+    return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+
+def manifest(stack, bucket: str, month: str) -> dict:
+    body = stack.client("s3").get_object(Bucket=bucket, Key=f"processed/month={month}/_manifest.json")["Body"]
+    return json.loads(body.read())
+
+
+def user_record(stack, user: str) -> dict[str, str]:
+    record = stack.client("sagemaker-featurestore-runtime").get_record(
+        FeatureGroupName="mlops-user-features-dev", RecordIdentifierValueAsString=user
+    )["Record"]
+    return {e["FeatureName"]: e["ValueAsString"] for e in record}
+
+
+def test_preprocesses_a_real_month_publishes_features_and_announces_it(dag, ready, aws_conn):
+    dag_run = dag.test(run_conf={"month": "2011-10", "refit_model": True})
+    assert dag_run.state == "success", states(dag_run)
+    assert set(states(dag_run).values()) == {"success"}
+
+    published = manifest(aws_conn, ready["OutputBucket"], "2011-10")
+    report = published["report"]
+    assert report["rows_in"] == 60_742 and report["quarantined_by_reason"]["cancellation"] == 1_200
+    assert report["rows_in"] == report["rows_out"] + report["rows_quarantined"]
+    assert published["task_arn"].startswith("arn:aws:ecs:us-east-1:123456789012:task/mlops-jobs/")
+    assert published["run_id"].startswith("manual__")
+
+    # 12347 (Iceland) bought once in October 2011, on the 31st
+    features = user_record(aws_conn, "12347")
+    assert features["country"] == "Iceland" and features["frequency"] == "1"
+    assert features["event_time"] == "2011-10-31T23:59:59Z"
+    item = aws_conn.client("sagemaker-featurestore-runtime").get_record(
+        FeatureGroupName="mlops-item-features-dev", RecordIdentifierValueAsString="85099B"
+    )["Record"]
+    assert {e["FeatureName"] for e in item} == {"item_id", "unit_price", "popularity", "buyers", "event_time"}
+
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        events = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.name == "online_retail_processed_month", AssetEvent.source_run_id == dag_run.run_id)
+            .all()
+        )
+        assert [e.extra["month"] for e in events] == ["2011-10"]
+        assert events[0].extra["rows_out"] == report["rows_out"]
+        assert events[0].extra["files"]["personalize_interactions.csv"].endswith("personalize_interactions.csv")
+
+
+def test_a_rerun_reuses_the_model_and_replaces_the_month(dag, ready, aws_conn):
+    first = dag.test(run_conf={"month": "2011-10"})
+    before = manifest(aws_conn, ready["OutputBucket"], "2011-10")
+    second = dag.test(run_conf={"month": "2011-10"})
+    assert (first.state, second.state) == ("success", "success")
+    assert states(second)["fit_model"] == "skipped"  # a model exists: no refit
+    after = manifest(aws_conn, ready["OutputBucket"], "2011-10")
+    assert after["run_id"] != before["run_id"]
+    assert after["report"]["rows_out"] == before["report"]["rows_out"]
+    runs = {key.split("/")[2] for key in output_keys(aws_conn, ready["OutputBucket"], "2011-10") if "/run=" in key}
+    assert runs == {f"run={after['run_id']}"}  # the earlier run is gone: no duplicates
+
+
+def test_a_malformed_month_fails_the_job_and_its_log_lines_reach_the_task_log(dag, ready, aws_conn, capfd):
+    lines = gzip.decompress(month_file("2011-10").read_bytes()).decode().splitlines()
+    lines[1000] = lines[1000].replace("2011-10-", "10/2011/", 1)
+    land(aws_conn, ready["InputBucket"], "2011-11", gzip.compress(("\n".join(lines) + "\n").encode()))
+    dag.get_task("preprocess").retries = 0
+    dag_run = dag.test(run_conf={"month": "2011-11"})
+    assert dag_run.state == "failed"
+    got = states(dag_run)
+    assert got["preprocess"] == "failed" and got["check_quality"] == "upstream_failed"
+    assert output_keys(aws_conn, ready["OutputBucket"], "2011-11") == []
+    out, err = capfd.readouterr()
+    logged = out + err
+    assert "ERROR: s3://" in logged and "column InvoiceDate, line 1001" in logged, logged[-3000:]
+    assert "log lines of /ecs/mlops-jobs/preprocess/preprocess/" in logged
+
+
+def test_the_quality_gate_fails_a_month_beyond_its_thresholds(dag, ready, aws_conn, capfd):
+    dag_run = dag.test(run_conf={"month": "2011-10", "max_quarantine_share": 0.1})
+    assert dag_run.state == "failed"
+    got = states(dag_run)
+    assert got["preprocess"] == "success" and got["check_quality"] == "failed"
+    assert got["announce"] == "upstream_failed"
+    logged = "".join(capfd.readouterr())
+    assert "quality gate failed for 2011-10: quarantined share 0.187 > 0.1" in logged
