@@ -43,6 +43,19 @@ def landed_month(stack: LocalAwsStack, conf: dict) -> str:
     return f"{manifest['rows']:,} rows landed in {manifest['data_uri']} (sha256 {manifest['sha256'][:12]}…)"
 
 
+def processed_month(stack: LocalAwsStack, conf: dict) -> str:
+    ssm = stack.client("ssm")
+    bucket = ssm.get_parameter(Name="/mlops/stacks/preprocessing/OutputBucket")["Parameter"]["Value"]
+    key = f"processed/month={conf['month']}/_manifest.json"
+    report = json.loads(stack.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())["report"]
+    reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(report["quarantined_by_reason"].items(), key=lambda kv: -kv[1]))
+    return (
+        f"{report['rows_in']:,} rows in, {report['rows_out']:,} interactions out, "
+        f"{report['rows_quarantined']:,} quarantined ({reasons}); {report['users']:,} users and "
+        f"{report['items']:,} items in the Feature Store"
+    )
+
+
 _events_seen: dict[str, int] = {}
 
 
@@ -66,6 +79,13 @@ LIFECYCLE = [
     Step("infra_bootstrap", {}, "run again: nothing to change", deployed_stacks),
     Step("raw_data_landing", {"month": "2011-09"}, "land September 2011 from the partner drop", landed_month),
     Step("raw_data_landing", {"month": "2011-10"}, "land October 2011 from the partner drop", landed_month),
+    Step(
+        "monthly_preprocessing",
+        {"month": "2011-09"},
+        "preprocess September 2011 on Fargate (fits the preprocessing model first)",
+        processed_month,
+    ),
+    Step("monthly_preprocessing", {"month": "2011-10"}, "preprocess October 2011 on Fargate", processed_month),
 ]
 
 
