@@ -49,29 +49,40 @@ class Codes:
 
 
 class DistinctPairs:
-    """Exact distinct (group, member) pairs as int64 keys `group << shift | member`."""
+    """Exact distinct (group, member) pairs as int64 keys `group << shift | member`.
+
+    A sorted, de-duplicated base plus pending per-batch parts; the parts are merged into the base
+    when they outgrow it (geometric merging: every key is sorted O(log n) times in all, and the
+    peak is about twice the distinct keys, not the rows). The merge sorts in place.
+    """
 
     def __init__(self, shift: int) -> None:
         self.shift = shift
+        self.base = np.empty(0, np.int64)
         self.parts: list[np.ndarray] = []
-        self.size = 0
+        self.pending = 0
 
     def add(self, group: np.ndarray, member: np.ndarray) -> None:
-        keys = _unique((group << self.shift) | member)
+        keys = pc.unique(pa.array((group << self.shift) | member, pa.int64())).to_numpy()
         self.parts.append(keys)
-        self.size += len(keys)
-        if self.size > _COMPACT_AT and len(self.parts) > 1:
-            merged = _unique(np.concatenate(self.parts))
-            self.parts, self.size = [merged], len(merged)
+        self.pending += len(keys)
+        if self.pending > max(_COMPACT_AT, len(self.base)):
+            self._merge()
+
+    def _merge(self) -> None:
+        merged = np.concatenate([self.base, *self.parts])
+        self.parts, self.pending = [], 0
+        self.base = np.empty(0, np.int64)  # release before the sort's working copy is made
+        merged.sort(kind="stable")  # radix sort for int64: fast, in place
+        keep = np.empty(len(merged), dtype=bool)
+        if len(merged):
+            keep[0] = True
+            np.not_equal(merged[1:], merged[:-1], out=keep[1:])
+        self.base = merged[keep]
 
     def counts(self, groups: int) -> np.ndarray:
-        keys = _unique(np.concatenate(self.parts)) if self.parts else np.empty(0, np.int64)
-        return np.bincount(keys >> self.shift, minlength=groups)
-
-
-def _unique(keys: np.ndarray) -> np.ndarray:
-    """Arrow's hash-based unique: several times faster than numpy's sort-based one."""
-    return pc.unique(pa.array(keys, pa.int64())).to_numpy()
+        self._merge()
+        return np.bincount(self.base >> self.shift, minlength=groups)
 
 
 class _Columns:
