@@ -33,8 +33,9 @@ report. The job reads its configuration from SSM (`/ds/preprocessing/*`); this D
 7. **announce** - the `online_retail_processed_month` Asset with the manifest in its extra.
 
 Outputs are published behind `s3://<OutputBucket>/processed/month=YYYY-MM/_manifest.json`: a rerun
-replaces the month, a failed run leaves the previous one. Backfill a range with
-`airflow backfill create --dag-id monthly_preprocessing --from-date ... --to-date ...`.
+replaces the month, a failed run leaves the previous one. Backfill a range of months with
+`airflow backfill create --dag-id monthly_preprocessing --from-date 2011-02-15 --to-date 2011-11-15`
+(each run's logical date on the 15th processes the month before; one run at a time).
 """
 
 
@@ -46,7 +47,9 @@ def _month_end(month: str) -> str:
 @dag(
     dag_id="monthly_preprocessing",
     schedule="0 9 15 * *",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    # The data starts in December 2010: backfills reach back that far; catchup stays off so that
+    # enabling the DAG does not start them by itself.
+    start_date=pendulum.datetime(2011, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     tags=["preprocessing", "ecs", "data", "feature-store"],

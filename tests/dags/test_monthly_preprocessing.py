@@ -117,6 +117,18 @@ def test_a_rerun_reuses_the_model_and_replaces_the_month(dag, ready, aws_conn):
     assert runs == {f"run={after['run_id']}"}  # the earlier run is gone: no duplicates
 
 
+def test_a_scheduled_run_preprocesses_the_month_before_its_logical_date(dag, ready, aws_conn):
+    """What a backfill does for each month: no Param, the logical date on the 15th decides."""
+    import pendulum
+
+    dag_run = dag.test(logical_date=pendulum.datetime(2011, 11, 15, 9, tz="UTC"))
+    assert dag_run.state == "success", states(dag_run)
+    assert dag_run.logical_date == pendulum.datetime(2011, 11, 15, 9, tz="UTC")
+    published = manifest(aws_conn, ready["OutputBucket"], "2011-10")
+    assert published["month"] == "2011-10"
+    assert published["run_id"] == dag_run.run_id.replace(":", "-").replace("+", "-")  # this run wrote it
+
+
 def test_a_malformed_month_fails_the_job_and_its_log_lines_reach_the_task_log(dag, ready, aws_conn, capfd):
     lines = gzip.decompress(month_file("2011-10").read_bytes()).decode().splitlines()
     lines[1000] = lines[1000].replace("2011-10-", "10/2011/", 1)
