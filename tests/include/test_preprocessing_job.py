@@ -180,3 +180,33 @@ def test_custom_code_is_only_taken_from_the_artifact_bucket(env):
     env.set(**{"script-key": "../other/evil.py"})
     with pytest.raises(config.ConfigError, match="inside the artifact bucket"):
         config.load(env.ssm, env.prefix)
+
+
+def test_a_custom_package_is_importable_by_the_custom_script(fitted_env):
+    """The package (a pure-Python zip or wheel) goes on sys.path; it is imported, never installed."""
+    import sys
+    import zipfile
+
+    env = fitted_env
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("retail_rules/__init__.py", "BLOCKED = {'22086'}\n")
+    env.s3.put_object(Bucket=env.artifact, Key="custom/retail_rules-1.0-py3-none-any.whl", Body=archive.getvalue())
+    env.s3.put_object(
+        Bucket=env.artifact,
+        Key="custom/uses_package.py",
+        Body=(
+            b"import pyarrow as pa, pyarrow.compute as pc\n"
+            b"from retail_rules import BLOCKED\n"
+            b"def keep(clean):\n"
+            b"    return pc.invert(pc.is_in(clean.column('item_id'), value_set=pa.array(sorted(BLOCKED))))\n"
+        ),
+    )
+    env.set(**{"script-key": "custom/uses_package.py", "package-key": "custom/retail_rules-1.0-py3-none-any.whl"})
+    try:
+        report = job.run(env.s3, env.ssm, env.prefix, "2011-10", run_id="package")["report"]
+    finally:
+        sys.modules.pop("retail_rules", None)
+        sys.path[:] = [p for p in sys.path if "retail_rules" not in p]
+    assert report["custom_package"] == "custom/retail_rules-1.0-py3-none-any.whl"
+    assert report["quarantined_by_reason"]["custom_rule"] > 50  # PAPER CHAIN KIT 50'S CHRISTMAS, a best seller
