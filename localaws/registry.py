@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-EXTENSION_MODULES = ("localaws.ecs.responses", "localaws.featurestore.responses")
+EXTENSION_MODULES = ("localaws.ecs.responses", "localaws.featurestore.responses", "localaws.sagemaker.responses")
 # Corrections of moto's own models, applied once per process: "module:function".
 MOTO_PATCHES = (
     "localaws.cloudformation.models:install",
@@ -22,6 +22,7 @@ MOTO_PATCHES = (
 BACKEND_CLASSES = {
     "ecs": "localaws.ecs.models:EcsTaskBackend",
     "sagemaker-featurestore-runtime": "localaws.featurestore.models:FeatureStoreBackend",
+    "sagemaker-training": "localaws.sagemaker.training:TrainingBackend",
 }
 
 Handler = Callable[[Any], dict[str, Any]]
