@@ -60,7 +60,7 @@ def describe(interactions: pd.DataFrame) -> dict[str, pd.Series]:
         "quantity": np.log1p(interactions["quantity"].astype(float)),
         "unit_price": np.log1p(interactions["unit_price"].astype(float)),
         "hour": when.dt.hour.astype(float),
-        "weekday": when.dt.dayofweek.astype(str),
+        "weekday": when.dt.day_of_week.astype(str),
         "country": interactions["country"].astype(str),
         "item": interactions["item_id"].astype(str),
     }
