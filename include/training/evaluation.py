@@ -1,0 +1,57 @@
+"""Compare models on the same month and the same customers: champion, challenger, baseline.
+
+Each model's own holdout (in training) counts the users *it* knows; a comparison must hold the
+users fixed. Here the truth is every purchase of the given customers in the month, and each model
+ranks for each customer through `recommend_for` (unknown customers get the model's fallback).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from include.training.artifact import ScoringModel
+from include.training.metrics import COVERAGE_K, KS
+
+
+def truth_of(month: pd.DataFrame, users: Iterable[str] | None = None) -> dict[str, set[str]]:
+    frame = month if users is None else month[month.user_id.isin(set(users))]
+    return {str(u): set(map(str, g.item_id.unique())) for u, g in frame.groupby("user_id")}
+
+
+def score(model: ScoringModel, truth: dict[str, set[str]]) -> dict[str, float]:
+    if not truth:
+        raise ValueError("no customer to evaluate on")
+    depth = max(*KS, COVERAGE_K)
+    discounts = 1.0 / np.log2(np.arange(2, depth + 2))
+    sums = {f"precision_at_{k}": 0.0 for k in KS} | {f"ndcg_at_{k}": 0.0 for k in KS} | {"mrr_at_25": 0.0}
+    shown: set[str] = set()
+    for user, relevant in truth.items():
+        ranked = model.recommend_for(user, depth)["items"]
+        shown.update(ranked[:COVERAGE_K])
+        hits = np.array([item in relevant for item in ranked] + [False] * (depth - len(ranked)))
+        for k in KS:
+            sums[f"precision_at_{k}"] += hits[:k].sum() / k
+            ideal = discounts[: min(k, len(relevant))].sum()
+            sums[f"ndcg_at_{k}"] += discounts[:k][hits[:k]].sum() / ideal
+        first = np.flatnonzero(hits[:25])
+        sums["mrr_at_25"] += 1.0 / (first[0] + 1) if len(first) else 0.0
+    result = {name: round(total / len(truth), 6) for name, total in sums.items()}
+    result["coverage"] = round(len(shown) / max(len(model.items), 1), 6)
+    result["users_evaluated"] = len(truth)
+    return result
+
+
+def popularity_of(model: ScoringModel) -> ScoringModel:
+    """The popularity baseline of the same training window, from the model's own counts."""
+    return ScoringModel(
+        kind="popularity",
+        users=[],
+        items=model.items,
+        item_factors=np.zeros((len(model.items), 0), np.float32),
+        item_bias=model.popularity.astype(np.float32),
+        popularity=model.popularity,
+        user_factors=np.zeros((0, 0), np.float32),
+    )
