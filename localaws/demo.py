@@ -56,6 +56,17 @@ def processed_month(stack: LocalAwsStack, conf: dict) -> str:
     )
 
 
+def trained_model(stack: LocalAwsStack, conf: dict) -> str:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=os.environ["MLFLOW_TRACKING_URI"])
+    found = client.search_model_versions("name = 'recommender'")
+    if not found:
+        return "no model version registered"
+    newest = max(found, key=lambda v: int(v.version))
+    return f"recommender v{newest.version} aliases {list(newest.aliases) or '-'}: {newest.tags.get('gate', '')}"
+
+
 _events_seen: dict[str, int] = {}
 
 
@@ -86,6 +97,12 @@ LIFECYCLE = [
         processed_month,
     ),
     Step("monthly_preprocessing", {"month": "2011-10"}, "preprocess October 2011 on Fargate", processed_month),
+    Step(
+        "model_training",
+        {"month": "2011-10", "training_window_months": 1},
+        "no model yet: train on September, evaluate on October, register the first champion",
+        trained_model,
+    ),
 ]
 
 
@@ -116,6 +133,7 @@ def main() -> int:
         ensure_artifact_bucket(stack.client("s3"))
         with MlflowServer(STATE_DIR / "mlflow", stack.url, port=mlflow_port) as mlflow:
             print(f"-- MLflow on {mlflow.url}", flush=True)
+            os.environ["MLFLOW_TRACKING_URI"] = mlflow.url  # for the step reports
             infra_parameters = provision(stack.client)
             print(f"-- provisioned the account (network, partner drop): {infra_parameters}", flush=True)
             env = {**os.environ, **airflow_environment(STATE_DIR / "airflow", stack.url, mlflow.url, infra_parameters)}

@@ -126,3 +126,20 @@ def run_dag(dag):
     bag.bag_dag(dag)
     sync_bag_to_db(bag, "dags-folder", None)
     return dag.test()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(stack, tmp_path_factory):
+    """A local MLflow tracking server, artifacts in the local S3, for the session."""
+    from localaws.mlflow_server import MlflowServer, ensure_artifact_bucket
+
+    ensure_artifact_bucket(stack.client("s3"))
+    with MlflowServer(tmp_path_factory.mktemp("mlflow"), stack.url, port=free_port()) as server:
+        yield server
+
+
+@pytest.fixture
+def mlflow_conn(mlflow_server, monkeypatch):
+    """Points the `mlflow_default` connection at the session's MLflow server for one test."""
+    monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_DEFAULT", json.dumps({"conn_type": "http", "host": mlflow_server.url}))
+    return mlflow_server

@@ -12,3 +12,8 @@ PLATFORM_STACKS = Asset(name="platform_stacks", uri="mlops://infra/stacks")
 # (interactions, personalize_interactions, user/item features, quarantine, report) and row counts.
 # The training and Personalize DAGs schedule on it.
 PROCESSED_MONTH = Asset(name="online_retail_processed_month", uri="mlops://online-retail/processed")
+
+# Updated by model_training when a model version gets the `challenger` alias (or, for the very
+# first model, `champion`); extra: model name, version, alias, S3 artifact, metrics. The A/B
+# promotion DAG schedules on it.
+MODEL_CANDIDATE = Asset(name="recommender_model_candidate", uri="mlops://models/recommender/candidate")

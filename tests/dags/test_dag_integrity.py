@@ -119,3 +119,17 @@ def test_dag_file_makes_no_network_calls_at_parse_time(dag_file):
         "socket.create_connection = refuse\n"
     )
     import_in_fresh_interpreter(dag_file, before=refuse_network)
+
+
+def test_no_plugin_module_shadows_an_installed_package():
+    """Airflow's plugin loader imports every file under plugins/ as a top-level module named after
+    the file: `plugins/mlops/hooks/mlflow.py` became `sys.modules["mlflow"]` and broke MLflow."""
+    from importlib.metadata import packages_distributions
+
+    installed = set(packages_distributions())
+    shadowing = sorted(
+        str(path.relative_to(PROJECT_ROOT))
+        for path in (PROJECT_ROOT / "plugins").rglob("*.py")
+        if path.stem in installed
+    )
+    assert shadowing == []

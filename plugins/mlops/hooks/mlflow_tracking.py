@@ -121,8 +121,10 @@ class MlflowHook(BaseHook):
         except MlflowException as err:
             if err.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
+        # MLflow 3 logs models as LoggedModels ("models:/m-..."): the version must name that model too
+        model_id = model_uri.split("/", 1)[1] if model_uri.startswith("models:/m-") else None
         version = self.client.create_model_version(
-            model_name, model_uri, run_id=run_id, tags=tags, description=description
+            model_name, model_uri, run_id=run_id, tags=tags, description=description, model_id=model_id
         )
         return version, True
 

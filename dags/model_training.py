@@ -1,0 +1,232 @@
+"""Decide whether to retrain the recommender, train it on SageMaker, and register it in MLflow."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
+from airflow.sdk import Param, dag, task
+
+from mlops.assets import MODEL_CANDIDATE, PROCESSED_MONTH
+
+AWS_CONN_ID = "aws_default"
+MLFLOW_CONN_ID = "mlflow_default"
+EXPERIMENT = "recommender-training"
+MODEL_NAME = "recommender"
+PACKAGE_GROUP = "mlops-recommender"
+# SageMaker's scikit-learn framework image (script mode); numpy/pandas/scipy are in it, the rest
+# comes from the source directory's requirements.txt. Account 683313688378 serves us-east-1.
+DEFAULT_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+
+DOC = """
+### Model training
+Runs when a month has been preprocessed (the `online_retail_processed_month` Asset) or by hand.
+
+1. **plan** - the newest processed month (Param, Asset event, or the month before the run's date),
+   the training window before it, and the stacks' outputs.
+2. **assess** - the MLflow `champion`, its drift from the new month (per-feature normalised
+   Wasserstein / PSI / Jensen-Shannon), its ranking quality on the new month against its own at
+   training, its age. The decision and its reasons are logged and returned.
+3. **should_train** - ends the run here, saying why, when nothing calls for a new model.
+4. **stage_data** / **package_code** - the window's interactions and features as SageMaker channels,
+   the training code as a script-mode source directory (content-addressed: reruns reuse both).
+5. **train** - `SageMakerTrainingOperator`, deferrable, one job name per DAG run.
+6. **register** - challenger, champion and the popularity baseline scored on the new month for
+   the same customers; an MLflow run (parameters, metrics, data URIs, DAG run id) with the model
+   logged from code and registered; alias `challenger` if it beats the champion by
+   `min_improvement`, `champion` for the very first model; a SageMaker model package with its
+   approval status. A rerun of the DAG run registers nothing twice.
+7. **announce** - the `recommender_model_candidate` Asset, for the A/B promotion DAG.
+"""
+
+
+@dag(
+    dag_id="model_training",
+    schedule=[PROCESSED_MONTH],
+    start_date=pendulum.datetime(2011, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["training", "sagemaker", "mlflow"],
+    doc_md=DOC,
+    default_args={
+        "owner": "mlops",
+        "retries": 1,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+    },
+    params={
+        "month": Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+            title="Newest month (YYYY-MM)",
+            description="The month models are evaluated on; empty: the Asset event's month, "
+            "else the month before the run.",
+        ),
+        "model": Param(
+            "als",
+            enum=["als", "fm", "bpr", "popularity"],
+            title="Model",
+            description="Default: the benchmark's winner on NDCG@10 (see README).",
+        ),
+        "hyperparameters": Param({}, type="object", title="Hyperparameters", description='e.g. {"factors": 64}'),
+        "training_window_months": Param(6, type="integer", minimum=1, maximum=24, title="Training window (months)"),
+        "drift_method": Param("wasserstein", enum=["wasserstein", "psi"], title="Numeric drift measure"),
+        "drift_threshold": Param(0.1, type="number", minimum=0, title="Per-feature drift threshold"),
+        "drift_share": Param(0.5, type="number", minimum=0, maximum=1, title="Share of drifted features for drift"),
+        "max_decay": Param(0.2, type="number", minimum=0, maximum=1, title="Maximum relative NDCG@10 decay"),
+        "max_age_days": Param(90, type="integer", minimum=1, title="Maximum champion age (days)"),
+        "min_improvement": Param(
+            0.0, type="number", minimum=0, title="Minimum relative NDCG@10 gain over the champion"
+        ),
+        "force_retrain": Param(False, type="boolean", title="Train even if nothing calls for it"),
+        "instance_type": Param("ml.m5.xlarge", type="string", title="Training instance type"),
+        "training_image": Param(DEFAULT_IMAGE, type="string", title="Framework image (script mode)"),
+    },
+)
+def model_training():
+    @task(execution_timeout=timedelta(minutes=5))
+    def plan(params=None, dag_run=None, run_id=None, triggering_asset_events=None) -> dict:
+        import hashlib
+        import json
+
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from mlops.hooks.stack_outputs import StackOutputsHook
+
+        month = params["month"]
+        if not month and triggering_asset_events:
+            events = triggering_asset_events.get(PROCESSED_MONTH) or []
+            month = events[-1].extra.get("month") if events else None
+        if not month:
+            when = dag_run.logical_date or dag_run.run_after
+            month = pendulum.instance(when).subtract(months=1).format("YYYY-MM")
+        outputs = StackOutputsHook(aws_conn_id=AWS_CONN_ID)
+        prep = outputs.get_outputs("preprocessing", required=("OutputBucket",))
+        platform = outputs.get_outputs("platform", required=("BucketName", "ExecutionRoleArn"))
+        s3 = S3Hook(aws_conn_id=AWS_CONN_ID)
+
+        def manifest(m: str) -> dict | None:
+            key = f"processed/month={m}/_manifest.json"
+            if not s3.check_for_key(key, prep["OutputBucket"]):
+                return None
+            return json.loads(s3.read_key(key, prep["OutputBucket"]))
+
+        newest = manifest(month)
+        if newest is None:
+            raise ValueError(f"month {month} is not processed: s3://{prep['OutputBucket']}/processed/month={month}/")
+        start = pendulum.parse(f"{month}-01")
+        window = []
+        for back in range(params["training_window_months"], 0, -1):
+            m = start.subtract(months=back).format("YYYY-MM")
+            found = manifest(m)
+            if found is not None:
+                window.append({"month": m, "files": found["files"]})
+        if not window:
+            raise ValueError(f"no processed month before {month}: nothing to train on")
+        job_suffix = hashlib.sha256(run_id.encode()).hexdigest()[:8]
+        return {
+            "month": month,
+            "test_files": newest["files"],
+            "window": window,
+            "train_months": [w["month"] for w in window],
+            "bucket": platform["BucketName"],
+            "processed_bucket": prep["OutputBucket"],
+            "role_arn": platform["ExecutionRoleArn"],
+            "job_name": f"recommender-{params['model']}-{month.replace('-', '')}-{job_suffix}",
+        }
+
+    @task(execution_timeout=timedelta(minutes=20))
+    def assess(plan: dict, params=None, dag_run=None) -> dict:
+        """The retraining decision, with its figures, from the champion and the new month."""
+        from mlops.training_support import assess_champion
+
+        return assess_champion(
+            plan,
+            params,
+            aws_conn_id=AWS_CONN_ID,
+            mlflow_conn_id=MLFLOW_CONN_ID,
+            model_name=MODEL_NAME,
+            now=pendulum.now("UTC"),
+        )
+
+    @task.short_circuit(execution_timeout=timedelta(minutes=1))
+    def should_train(assessment: dict) -> bool:
+        print(assessment["explanation"])
+        return assessment["retrain"]
+
+    @task(execution_timeout=timedelta(minutes=20))
+    def stage_data(plan: dict) -> dict:
+        from mlops.training_support import stage_channels
+
+        return stage_channels(plan, aws_conn_id=AWS_CONN_ID)
+
+    @task(execution_timeout=timedelta(minutes=5))
+    def package_code(plan: dict) -> str:
+        from mlops.training_support import upload_source_dir
+
+        return upload_source_dir(plan["bucket"], aws_conn_id=AWS_CONN_ID)
+
+    @task(execution_timeout=timedelta(minutes=2))
+    def training_config(plan: dict, channels: dict, source_uri: str, params=None) -> dict:
+        from mlops.training_support import training_job_config
+
+        return training_job_config(plan, channels, source_uri, params)
+
+    run_plan = plan()
+    assessment = assess(run_plan)
+    gate = should_train(assessment)
+    channels = stage_data(run_plan)
+    source = package_code(run_plan)
+    config = training_config(run_plan, channels, source)
+
+    train = SageMakerTrainingOperator(
+        task_id="train",
+        aws_conn_id=AWS_CONN_ID,
+        config=config,
+        deferrable=True,
+        check_interval=15,
+        max_attempts=960,  # 4 h at 15 s
+        max_ingestion_time=4 * 3600,
+        print_log=True,
+        check_if_job_exists=True,
+        action_if_job_exists="timestamp",
+        execution_timeout=timedelta(hours=5),
+    )
+
+    @task(execution_timeout=timedelta(minutes=30))
+    def register(plan: dict, assessment: dict, channels: dict, params=None, run_id=None, ti=None) -> dict:
+        from mlops.training_support import register_model
+
+        job = ti.xcom_pull(task_ids="train")["Training"]
+        return register_model(
+            plan,
+            assessment,
+            channels,
+            job,
+            params,
+            run_id=run_id,
+            aws_conn_id=AWS_CONN_ID,
+            mlflow_conn_id=MLFLOW_CONN_ID,
+            experiment=EXPERIMENT,
+            model_name=MODEL_NAME,
+            package_group=PACKAGE_GROUP,
+        )
+
+    @task(outlets=[MODEL_CANDIDATE], execution_timeout=timedelta(minutes=2))
+    def announce(registered: dict, outlet_events=None) -> dict:
+        from airflow.providers.common.compat.sdk import AirflowSkipException
+
+        if registered["alias"] is None:
+            raise AirflowSkipException(f"version {registered['version']} is no candidate: {registered['gate']}")
+        outlet_events[MODEL_CANDIDATE].extra = registered
+        return registered
+
+    registered = register(run_plan, assessment, channels)
+    gate >> [channels, source]
+    config >> train >> registered
+    announce(registered)
+
+
+model_training()

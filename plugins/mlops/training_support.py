@@ -1,0 +1,363 @@
+"""The model_training DAG's steps that need the training package (pandas, numpy, MLflow): imported
+inside tasks only, so that parsing the DAG stays light."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+
+from mlops.hooks.mlflow_tracking import MlflowHook
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+GATE_METRIC = "ndcg_at_10"
+
+
+def _read_parquet(s3: S3Hook, uri: str):
+    import pandas as pd
+
+    bucket, key = S3Hook.parse_s3_url(uri)
+    body = s3.get_key(key, bucket).get()["Body"].read()
+    return pd.read_parquet(io.BytesIO(body))
+
+
+def _load_model(s3: S3Hook, model_tar_uri: str, into: str):
+    from include.training.artifact import ScoringModel
+
+    bucket, key = S3Hook.parse_s3_url(model_tar_uri)
+    body = s3.get_key(key, bucket).get()["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
+        archive.extractall(into, filter="data")
+    return ScoringModel.load(into)
+
+
+def _month_files(s3: S3Hook, processed_bucket: str, month: str) -> dict[str, str]:
+    key = f"processed/month={month}/_manifest.json"
+    return json.loads(s3.read_key(key, processed_bucket))["files"]
+
+
+# --- assess ------------------------------------------------------------------------------------
+def assess_champion(
+    plan: dict, params: dict, *, aws_conn_id: str, mlflow_conn_id: str, model_name: str, now: datetime
+) -> dict[str, Any]:
+    import pandas as pd
+
+    from include.training import drift, evaluation
+    from include.training.decision import decide
+
+    mlflow = MlflowHook(mlflow_conn_id)
+    champion = mlflow.version_by_alias(model_name, CHAMPION)
+    if champion is None:
+        decision = decide(has_champion=False)
+        print(decision.explain())
+        return {
+            "retrain": True,
+            "reasons": decision.reasons,
+            "explanation": decision.explain(),
+            "figures": {},
+            "champion": None,
+            "drift": None,
+        }
+    s3 = S3Hook(aws_conn_id=aws_conn_id)
+    tags = champion.tags
+    current = _read_parquet(s3, plan["test_files"]["interactions.parquet"])
+    reference = pd.concat(
+        [
+            _read_parquet(s3, _month_files(s3, plan["processed_bucket"], m)["interactions.parquet"])
+            for m in tags["train_months"].split(",")
+        ],
+        ignore_index=True,
+    )
+    threshold = params["drift_threshold"]
+    report = drift.compare(
+        reference,
+        current,
+        numeric_method=params["drift_method"],
+        thresholds={"wasserstein": threshold, "psi": threshold, "jensenshannon": threshold},
+        drift_share=params["drift_share"],
+    )
+    print(report.summary())
+    with tempfile.TemporaryDirectory() as tmp:
+        model = _load_model(s3, tags["model_artifact"], tmp)
+        now_metrics = evaluation.score(model, evaluation.truth_of(current, users=model.users))
+    trained_at = datetime.fromisoformat(tags["trained_at"])
+    decision = decide(
+        has_champion=True,
+        drift=report.as_dict(),
+        champion_metric_at_training=float(tags[GATE_METRIC]),
+        champion_metric_now=now_metrics[GATE_METRIC],
+        metric=GATE_METRIC,
+        max_decay=params["max_decay"],
+        age_days=(now - trained_at).total_seconds() / 86_400,
+        max_age_days=params["max_age_days"],
+        force=params["force_retrain"],
+    )
+    print(decision.explain())
+    return {
+        "retrain": decision.retrain,
+        "reasons": decision.reasons,
+        "explanation": decision.explain(),
+        "figures": decision.figures,
+        "champion": {"version": champion.version, "run_id": champion.run_id, "metrics_now": now_metrics, **tags},
+        "drift": report.as_dict(),
+    }
+
+
+# --- data and code -----------------------------------------------------------------------------
+def stage_channels(plan: dict, *, aws_conn_id: str) -> dict[str, Any]:
+    """Copy the window into one content-addressed dataset prefix: SageMaker channels are prefixes."""
+    s3 = S3Hook(aws_conn_id=aws_conn_id)
+    sources = {
+        f"train/month={w['month']}/interactions.parquet": w["files"]["interactions.parquet"] for w in plan["window"]
+    }
+    sources["test/interactions.parquet"] = plan["test_files"]["interactions.parquet"]
+    latest = plan["window"][-1]["files"]
+    for name in ("user_features.parquet", "item_features.parquet"):
+        sources[f"features/{name}"] = latest[name]
+    dataset_id = hashlib.sha256(json.dumps(sources, sort_keys=True).encode()).hexdigest()[:16]
+    prefix = f"training/datasets/{dataset_id}"
+    for relative, source in sorted(sources.items()):
+        target = f"{prefix}/{relative}"
+        if not s3.check_for_key(target, plan["bucket"]):
+            src_bucket, src_key = S3Hook.parse_s3_url(source)
+            s3.copy_object(src_key, target, src_bucket, plan["bucket"])
+    base = f"s3://{plan['bucket']}/{prefix}"
+    print(f"dataset {dataset_id}: {len(sources)} objects under {base}/")
+    return {
+        "dataset_id": dataset_id,
+        "train": f"{base}/train/",
+        "test": f"{base}/test/",
+        "features": f"{base}/features/",
+        "sources": sources,
+    }
+
+
+def upload_source_dir(bucket: str, *, aws_conn_id: str) -> str:
+    from include.training.package import build_sourcedir
+
+    body, digest = build_sourcedir()
+    key = f"training/code/{digest[:16]}/sourcedir.tar.gz"
+    s3 = S3Hook(aws_conn_id=aws_conn_id)
+    if not s3.check_for_key(key, bucket):
+        s3.load_bytes(body, key, bucket)
+    return f"s3://{bucket}/{key}"
+
+
+def training_job_config(plan: dict, channels: dict, source_uri: str, params: dict) -> dict[str, Any]:
+    from include.training.package import ENTRY
+    from include.training.train import METRIC_DEFINITIONS
+
+    hyperparameters = {"model": params["model"], **(params.get("hyperparameters") or {})}
+    return {
+        "TrainingJobName": plan["job_name"],
+        "AlgorithmSpecification": {
+            "TrainingImage": params["training_image"],
+            "TrainingInputMode": "File",
+            "MetricDefinitions": METRIC_DEFINITIONS,
+        },
+        "RoleArn": plan["role_arn"],
+        "HyperParameters": {
+            "sagemaker_program": json.dumps(ENTRY),
+            "sagemaker_submit_directory": json.dumps(source_uri),
+            **{k: json.dumps(v) for k, v in hyperparameters.items()},
+        },
+        "InputDataConfig": [
+            {
+                "ChannelName": name,
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": channels[name],
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+                "ContentType": "application/x-parquet",
+            }
+            for name in ("train", "test", "features")
+        ],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{plan['bucket']}/training/jobs"},
+        "ResourceConfig": {"InstanceType": params["instance_type"], "InstanceCount": 1, "VolumeSizeInGB": 30},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 4 * 3600},
+        "Tags": [
+            {"Key": "mlops:month", "Value": plan["month"]},
+            {"Key": "mlops:dataset", "Value": channels["dataset_id"]},
+        ],
+    }
+
+
+# --- register ----------------------------------------------------------------------------------
+def register_model(
+    plan: dict,
+    assessment: dict,
+    channels: dict,
+    job: dict,
+    params: dict,
+    *,
+    run_id: str,
+    aws_conn_id: str,
+    mlflow_conn_id: str,
+    experiment: str,
+    model_name: str,
+    package_group: str,
+) -> dict[str, Any]:
+    import mlflow as mlflow_api
+    import pandas as pd
+    from mlflow.models import infer_signature
+
+    from include.training import evaluation
+
+    s3 = S3Hook(aws_conn_id=aws_conn_id)
+    hook = MlflowHook(mlflow_conn_id)
+    artifact = job["ModelArtifacts"]["S3ModelArtifacts"]
+    current = _read_parquet(s3, plan["test_files"]["interactions.parquet"])
+    champion = assessment.get("champion")
+    with tempfile.TemporaryDirectory() as tmp:
+        model = _load_model(s3, artifact, f"{tmp}/challenger")
+        truth = evaluation.truth_of(current, users=model.users)
+        scored = {
+            "challenger": evaluation.score(model, truth),
+            "baseline": evaluation.score(evaluation.popularity_of(model), truth),
+        }
+        if champion:
+            scored["champion"] = evaluation.score(_load_model(s3, champion["model_artifact"], f"{tmp}/champion"), truth)
+        gate, alias = _gate(scored, champion, params["min_improvement"])
+        print(f"gate: {gate}")
+
+        experiment_id = hook.experiment_id(experiment)
+        run, created = hook.start_or_resume_run(
+            experiment_id,
+            run_name=job["TrainingJobName"],
+            tags={"model": model.kind, "month": plan["month"], "training_job": job["TrainingJobName"]},
+            key={"dag_run_id": run_id},
+        )
+        mlflow_run_id = run.info.run_id
+        job_metrics = {f"job_{m['MetricName']}": m["Value"] for m in job.get("FinalMetricDataList", [])}
+        hook.log(
+            mlflow_run_id,
+            params={
+                **model.hyperparameters,
+                "train_months": ",".join(plan["train_months"]),
+                "test_month": plan["month"],
+                "training_job": job["TrainingJobName"],
+                "training_image": params["training_image"],
+            },
+            metrics={**job_metrics, **{f"{who}_{k}": v for who, m in scored.items() for k, v in m.items()}},
+            tags={
+                "data.train": channels["train"],
+                "data.test": channels["test"],
+                "data.features": channels["features"],
+                "model_artifact": artifact,
+                "decision": assessment["explanation"],
+                "gate": gate,
+            },
+        )
+        if created or not run.data.tags.get("model_uri"):
+            example = pd.DataFrame({"user_id": [model.users[0]], "num_results": [10], "country": ["United Kingdom"]})
+            with mlflow_api.start_run(run_id=mlflow_run_id):
+                info = mlflow_api.pyfunc.log_model(
+                    name="model",
+                    python_model=str(Path(evaluation.__file__).with_name("mlflow_pyfunc.py")),
+                    artifacts={"model_dir": f"{tmp}/challenger"},
+                    code_paths=[str(Path(evaluation.__file__).with_name("artifact.py"))],
+                    signature=infer_signature(
+                        example, pd.DataFrame({"user_id": ["x"], "items": [["a"]], "source": ["model"]})
+                    ),
+                    pip_requirements=["numpy", "pandas"],
+                )
+            hook.log(mlflow_run_id, tags={"model_uri": info.model_uri})
+            model_uri = info.model_uri
+        else:
+            model_uri = run.data.tags["model_uri"]
+
+    version, new_version = hook.register(
+        model_name,
+        mlflow_run_id,
+        model_uri,
+        tags={
+            "train_months": ",".join(plan["train_months"]),
+            "model_artifact": artifact,
+            "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            GATE_METRIC: str(scored["challenger"][GATE_METRIC]),
+            "training_job": job["TrainingJobName"],
+            "month": plan["month"],
+            "dag_run_id": run_id,
+        },
+        description=f"{model.kind} trained on {', '.join(plan['train_months'])}; {gate}",
+    )
+    if alias is not None:
+        hook.set_alias(model_name, alias, version.version)
+    hook.tag_version(model_name, version.version, {"gate": gate})
+    package_arn = version.tags.get("model_package_arn") or _model_package(
+        aws_conn_id, package_group, params["training_image"], artifact, alias, model_name, version.version, run_id
+    )
+    if not version.tags.get("model_package_arn"):
+        hook.tag_version(model_name, version.version, {"model_package_arn": package_arn})
+    print(
+        f"{model_name} version {version.version} ({'new' if new_version else 'existing'}), alias {alias}, {package_arn}"
+    )
+    return {
+        "model_name": model_name,
+        "version": str(version.version),
+        "alias": alias,
+        "gate": gate,
+        "model_artifact": artifact,
+        "month": plan["month"],
+        "metrics": scored,
+        "mlflow_run_id": mlflow_run_id,
+        "model_package_arn": package_arn,
+        "new_version": new_version,
+    }
+
+
+def _gate(scored: dict, champion: dict | None, min_improvement: float) -> tuple[str, str | None]:
+    new, base = scored["challenger"][GATE_METRIC], scored["baseline"][GATE_METRIC]
+    if new <= base:
+        return f"{GATE_METRIC} {new:.4f} does not beat the popularity baseline {base:.4f}", None
+    if champion is None:
+        return f"first model: {GATE_METRIC} {new:.4f} > baseline {base:.4f}", CHAMPION
+    old = scored["champion"][GATE_METRIC]
+    if new >= old * (1 + min_improvement):
+        return (
+            f"{GATE_METRIC} {new:.4f} >= champion {old:.4f} x (1 + {min_improvement}) and > baseline {base:.4f}",
+            CHALLENGER,
+        )
+    return f"{GATE_METRIC} {new:.4f} < champion {old:.4f} x (1 + {min_improvement})", None
+
+
+def _model_package(
+    aws_conn_id: str,
+    group: str,
+    image: str,
+    artifact: str,
+    alias: str | None,
+    model_name: str,
+    version: str,
+    run_id: str,
+) -> str:
+    client = SageMakerHook(aws_conn_id=aws_conn_id).conn
+    try:
+        client.describe_model_package_group(ModelPackageGroupName=group)
+    except client.exceptions.ClientError:
+        client.create_model_package_group(
+            ModelPackageGroupName=group, ModelPackageGroupDescription="Recommender versions, mirrored from MLflow"
+        )
+    status = {CHAMPION: "Approved", CHALLENGER: "PendingManualApproval"}.get(alias or "", "Rejected")
+    return client.create_model_package(
+        ModelPackageGroupName=group,
+        ModelPackageDescription=f"MLflow {model_name} version {version} (DAG run {run_id})"[:1000],
+        InferenceSpecification={
+            "Containers": [{"Image": image, "ModelDataUrl": artifact}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        ModelApprovalStatus=status,
+        CustomerMetadataProperties={"mlflow_model": model_name, "mlflow_version": str(version)},
+    )["ModelPackageArn"]

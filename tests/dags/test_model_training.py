@@ -1,0 +1,122 @@
+"""model_training end to end with `dag.test()` on the local stack and a local MLflow server:
+real months, a real training job in script mode, the decision, registration and its idempotency."""
+
+from __future__ import annotations
+
+import pytest
+
+from include.jobs import raw_ingest
+from localaws.datasets import month_file
+
+pytestmark = pytest.mark.slow
+MONTHS = ("2011-07", "2011-08", "2011-09", "2011-10")
+
+
+@pytest.fixture
+def dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.dags.test_dag_integrity import PROJECT_ROOT
+
+    return DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "model_training.py")).get_dag("model_training")
+
+
+@pytest.fixture(scope="module")
+def processed(platform, stack, airflow_db):
+    """Four real months landed and preprocessed by the job's own code, as the DAGs would."""
+    import os
+
+    from include.preprocessing import job as preprocessing
+
+    s3, ssm = stack.client("s3"), stack.client("ssm")
+    for month in MONTHS:
+        s3.put_object(Bucket="partner-drop", Key=f"training/{month}.csv.gz", Body=month_file(month).read_bytes())
+        raw_ingest.run(
+            {
+                "SOURCE_URI": f"s3://partner-drop/training/{month}.csv.gz",
+                "TARGET_PREFIX": f"s3://{platform['InputBucket']}/raw/online-retail/month={month}/",
+                "MONTH": month,
+            },
+            s3,
+        )
+    previous = os.environ.get("AWS_ENDPOINT_URL")
+    os.environ["AWS_ENDPOINT_URL"] = stack.url
+    try:
+        preprocessing.fit(s3, ssm, "/ds/preprocessing", "2011-09", 3)
+        for month in MONTHS:
+            preprocessing.run(s3, ssm, "/ds/preprocessing", month, run_id=f"training-fixture-{month}")
+    finally:
+        if previous is None:
+            os.environ.pop("AWS_ENDPOINT_URL", None)
+        else:
+            os.environ["AWS_ENDPOINT_URL"] = previous
+    return platform
+
+
+def states(dag_run) -> dict[str, str]:
+    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+
+
+def versions(mlflow_server) -> list:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=mlflow_server.url, registry_uri=mlflow_server.url)
+    return sorted(client.search_model_versions("name = 'recommender'"), key=lambda v: int(v.version))
+
+
+def alias_of(mlflow_server, alias: str):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=mlflow_server.url, registry_uri=mlflow_server.url).get_model_version_by_alias(
+        "recommender", alias
+    )
+
+
+def test_the_lifecycle_of_training_decisions(dag, processed, aws_conn, mlflow_conn, capfd):
+    for task_id in ("assess", "register", "stage_data", "package_code"):
+        dag.get_task(task_id).retries = 0  # a failure here is a bug: no retry delay in tests
+    # 1. no model yet: train, register, champion
+    first = dag.test(run_conf={"month": "2011-09", "training_window_months": 2})
+    assert first.state == "success", states(first)
+    assert states(first)["announce"] == "success"
+    assert [v.version for v in versions(mlflow_conn)] == ["1"]
+    champion = alias_of(mlflow_conn, "champion")
+    assert champion.version == "1" and champion.tags["train_months"] == "2011-07,2011-08"
+    logged = "".join(capfd.readouterr())
+    assert "retrain: no champion model yet" in logged
+    packages = aws_conn.client("sagemaker").list_model_packages(ModelPackageGroupName="mlops-recommender")
+    assert [p["ModelApprovalStatus"] for p in packages["ModelPackageSummaryList"]] == ["Approved"]
+
+    # 2. the same month again: no drift, no decay, young model -> nothing is trained
+    quiet = dag.test(run_conf={"month": "2011-09", "training_window_months": 2})
+    assert quiet.state == "success", states(quiet)
+    assert states(quiet)["train"] == "skipped" and states(quiet)["register"] == "skipped"
+    assert "no retraining:" in "".join(capfd.readouterr())
+    assert len(versions(mlflow_conn)) == 1
+
+    # 3. October drifts from July-August (the run towards Christmas): retrain, register a challenger
+    drifted = dag.test(run_conf={"month": "2011-10", "training_window_months": 2})
+    assert drifted.state == "success", states(drifted)
+    logged = "".join(capfd.readouterr())
+    assert "retrain: data drift:" in logged
+    assert [v.version for v in versions(mlflow_conn)] == ["1", "2"]
+    newest = versions(mlflow_conn)[-1]
+    assert newest.tags["gate"]
+    assert alias_of(mlflow_conn, "champion").version == "1"
+    if "challenger" in newest.aliases:
+        assert newest.tags["gate"].startswith("ndcg_at_10")
+        from mlflow import MlflowClient
+
+        run = MlflowClient(tracking_uri=mlflow_conn.url).get_run(newest.run_id)
+        assert run.data.tags["dag_run_id"] == drifted.run_id
+        assert run.data.tags["data.train"].startswith("s3://mlops-platform-dev-")
+        assert {"challenger_ndcg_at_10", "champion_ndcg_at_10", "baseline_ndcg_at_10"} <= set(run.data.metrics)
+
+
+def test_a_failing_training_job_fails_the_run_with_its_reason(dag, processed, aws_conn, mlflow_conn, capfd):
+    aws_conn.faults.arm_job("recommender-", exit_code=1)
+    dag.get_task("train").retries = 0
+    dag_run = dag.test(run_conf={"month": "2011-10", "training_window_months": 2, "force_retrain": True})
+    assert dag_run.state == "failed"
+    assert states(dag_run)["train"] == "failed" and states(dag_run)["register"] == "upstream_failed"
+    assert "AlgorithmError" in "".join(capfd.readouterr())
