@@ -240,7 +240,7 @@ def register_model(
         )
         mlflow_run_id = run.info.run_id
         job_metrics = {f"job_{m['MetricName']}": m["Value"] for m in job.get("FinalMetricDataList", [])}
-        hook.log(
+        hook.log_to_run(
             mlflow_run_id,
             params={
                 **model.hyperparameters,
@@ -272,7 +272,7 @@ def register_model(
                     ),
                     pip_requirements=["numpy", "pandas"],
                 )
-            hook.log(mlflow_run_id, tags={"model_uri": info.model_uri})
+            hook.log_to_run(mlflow_run_id, tags={"model_uri": info.model_uri})
             model_uri = info.model_uri
         else:
             model_uri = run.data.tags["model_uri"]

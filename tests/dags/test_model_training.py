@@ -9,6 +9,7 @@ from include.jobs import raw_ingest
 from localaws.datasets import month_file
 
 pytestmark = pytest.mark.slow
+DEFAULT_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 MONTHS = ("2011-07", "2011-08", "2011-09", "2011-10")
 
 
@@ -53,6 +54,37 @@ def processed(platform, stack, airflow_db):
     return platform
 
 
+def xcom(dag_run, task_id: str):
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.scalars(
+            XComModel.get_many(run_id=dag_run.run_id, key="return_value", dag_ids=dag_run.dag_id, task_ids=task_id)
+        ).first()
+        return XComModel.deserialize_value(row)
+
+
+def rerun_register(dag_run) -> dict:
+    """The register step of a finished DAG run, executed again with that run's own inputs."""
+    from mlops.training_support import register_model
+
+    params = {"min_improvement": 0.0, "training_image": dag_run.conf.get("training_image") or DEFAULT_IMAGE}
+    return register_model(
+        xcom(dag_run, "plan"),
+        xcom(dag_run, "assess"),
+        xcom(dag_run, "stage_data"),
+        xcom(dag_run, "train")["Training"],
+        params,
+        run_id=dag_run.run_id,
+        aws_conn_id="aws_default",
+        mlflow_conn_id="mlflow_default",
+        experiment="recommender-training",
+        model_name="recommender",
+        package_group="mlops-recommender",
+    )
+
+
 def states(dag_run) -> dict[str, str]:
     return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
 
@@ -86,6 +118,19 @@ def test_the_lifecycle_of_training_decisions(dag, processed, aws_conn, mlflow_co
     assert "retrain: no champion model yet" in logged
     packages = aws_conn.client("sagemaker").list_model_packages(ModelPackageGroupName="mlops-recommender")
     assert [p["ModelApprovalStatus"] for p in packages["ModelPackageSummaryList"]] == ["Approved"]
+
+    # a rerun of that DAG run's registration finds its MLflow run and version: nothing new
+    again = rerun_register(first)
+    assert (again["version"], again["new_version"]) == ("1", False)
+    assert len(versions(mlflow_conn)) == 1
+    assert (
+        len(
+            aws_conn.client("sagemaker").list_model_packages(ModelPackageGroupName="mlops-recommender")[
+                "ModelPackageSummaryList"
+            ]
+        )
+        == 1
+    )
 
     # 2. the same month again: no drift, no decay, young model -> nothing is trained
     quiet = dag.test(run_conf={"month": "2011-09", "training_window_months": 2})

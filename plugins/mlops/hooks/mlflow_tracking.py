@@ -75,7 +75,7 @@ class MlflowHook(BaseHook):
             return existing, False
         return self.client.create_run(experiment_id, run_name=run_name, tags={**tags, **key}), True
 
-    def log(
+    def log_to_run(
         self,
         run_id: str,
         params: dict[str, Any] | None = None,
