@@ -148,14 +148,23 @@ def test_the_lifecycle_of_training_decisions(dag, processed, aws_conn, mlflow_co
     newest = versions(mlflow_conn)[-1]
     assert newest.tags["gate"]
     assert alias_of(mlflow_conn, "champion").version == "1"
-    if "challenger" in newest.aliases:
-        assert newest.tags["gate"].startswith("ndcg_at_10")
-        from mlflow import MlflowClient
+    # trained on August-September, it beats the July-August champion on October's customers
+    assert newest.aliases == ["challenger"], newest.tags["gate"]
+    assert newest.tags["gate"].startswith("ndcg_at_10")
+    from mlflow import MlflowClient
 
-        run = MlflowClient(tracking_uri=mlflow_conn.url).get_run(newest.run_id)
-        assert run.data.tags["dag_run_id"] == drifted.run_id
-        assert run.data.tags["data.train"].startswith("s3://mlops-platform-dev-")
-        assert {"challenger_ndcg_at_10", "champion_ndcg_at_10", "baseline_ndcg_at_10"} <= set(run.data.metrics)
+    run = MlflowClient(tracking_uri=mlflow_conn.url).get_run(newest.run_id)
+    assert run.data.tags["dag_run_id"] == drifted.run_id
+    assert run.data.tags["data.train"].startswith("s3://mlops-platform-dev-")
+    assert run.data.metrics["challenger_ndcg_at_10"] >= run.data.metrics["champion_ndcg_at_10"]
+    assert run.data.metrics["challenger_ndcg_at_10"] > run.data.metrics["baseline_ndcg_at_10"]
+    statuses = [
+        p["ModelApprovalStatus"]
+        for p in aws_conn.client("sagemaker").list_model_packages(ModelPackageGroupName="mlops-recommender")[
+            "ModelPackageSummaryList"
+        ]
+    ]
+    assert sorted(statuses) == ["Approved", "PendingManualApproval"]
 
 
 def test_a_failing_training_job_fails_the_run_with_its_reason(dag, processed, aws_conn, mlflow_conn, capfd):
