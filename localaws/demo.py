@@ -64,7 +64,14 @@ def trained_model(stack: LocalAwsStack, conf: dict) -> str:
     if not found:
         return "no model version registered"
     newest = max(found, key=lambda v: int(v.version))
-    return f"recommender v{newest.version} aliases {list(newest.aliases) or '-'}: {newest.tags.get('gate', '')}"
+    aliases = []
+    for alias in ("champion", "challenger"):
+        try:
+            if client.get_model_version_by_alias("recommender", alias).version == newest.version:
+                aliases.append(alias)
+        except Exception:  # noqa: S112 - the alias does not exist (yet)
+            continue
+    return f"recommender v{newest.version} ({', '.join(aliases) or 'no alias'}): {newest.tags.get('gate', '')}"
 
 
 _events_seen: dict[str, int] = {}
