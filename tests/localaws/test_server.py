@@ -71,7 +71,12 @@ def test_moto_services_answer_through_boto3(stack):
     metrics = stack.client("cloudwatch").list_metrics(Namespace="ServerTest")["Metrics"]
     assert [m["MetricName"] for m in metrics] == ["m"]
     assert "Role" in stack.client("iam").create_role(RoleName="server-test", AssumeRolePolicyDocument="{}")
-    assert stack.client("sagemaker").list_training_jobs()["TrainingJobSummaries"] == []
+    sagemaker = stack.client("sagemaker")  # moto's SageMaker control plane, beside our training jobs
+    sagemaker.create_model_package_group(ModelPackageGroupName="server-test")
+    assert sagemaker.describe_model_package_group(ModelPackageGroupName="server-test")["ModelPackageGroupName"] == (
+        "server-test"
+    )
+    assert sagemaker.list_training_jobs(NameContains="server-test-none")["TrainingJobSummaries"] == []
 
 
 def test_cloudformation_creates_a_stack(stack):
