@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from include.preprocessing.schema import RAW_COLUMNS
 from localaws.datasets import online_retail_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,19 +40,7 @@ def base_table() -> pa.Table:
                 pa_csv.read_csv(
                     stream,
                     convert_options=pa_csv.ConvertOptions(
-                        column_types=dict.fromkeys(
-                            [
-                                "InvoiceNo",
-                                "StockCode",
-                                "Description",
-                                "Quantity",
-                                "InvoiceDate",
-                                "UnitPrice",
-                                "CustomerID",
-                                "Country",
-                            ],
-                            pa.string(),
-                        ),
+                        column_types=dict.fromkeys(RAW_COLUMNS, pa.string()),
                         strings_can_be_null=False,
                     ),
                 )

@@ -9,6 +9,7 @@ from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOp
 from airflow.sdk import Param, dag, task
 
 from mlops.assets import MODEL_CANDIDATE, PROCESSED_MONTH
+from mlops.params import month_param
 
 AWS_CONN_ID = "aws_default"
 MLFLOW_CONN_ID = "mlflow_default"
@@ -56,13 +57,9 @@ Runs when a month has been preprocessed (the `online_retail_processed_month` Ass
         "retry_exponential_backoff": True,
     },
     params={
-        "month": Param(
-            None,
-            type=["null", "string"],
-            pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+        "month": month_param(
+            "The month models are evaluated on; empty: the Asset event's month, else the month before the run.",
             title="Newest month (YYYY-MM)",
-            description="The month models are evaluated on; empty: the Asset event's month, "
-            "else the month before the run.",
         ),
         "model": Param(
             "als",

@@ -11,6 +11,7 @@ from airflow.sdk import Param, dag, task
 from mlops.assets import PROCESSED_MONTH
 from mlops.operators.ecs import EcsJobOperator
 from mlops.operators.feature_store import FeatureStoreIngestOperator
+from mlops.params import month_param
 
 AWS_CONN_ID = "aws_default"
 CONTAINER = "preprocess"  # container name in the preprocessing stack's task definition
@@ -61,13 +62,7 @@ def _month_end(month: str) -> str:
         "retry_exponential_backoff": True,
     },
     params={
-        "month": Param(
-            None,
-            type=["null", "string"],
-            pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
-            title="Month (YYYY-MM)",
-            description="Month to preprocess; empty means the month before the run's date.",
-        ),
+        "month": month_param("Month to preprocess; empty means the month before the run's date."),
         "refit_model": Param(
             False, type="boolean", title="Refit the preprocessing model", description="Fit it even if one exists."
         ),

@@ -6,10 +6,11 @@ from datetime import timedelta
 
 import pendulum
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
 from mlops.assets import RAW_MONTH
 from mlops.operators.ecs import EcsJobOperator
+from mlops.params import month_param
 
 AWS_CONN_ID = "aws_default"
 INGEST_CONTAINER = "ingest"  # container name in the preprocessing stack's ingest task definition
@@ -44,13 +45,7 @@ Stack outputs (cluster, task definition, buckets, subnets) are read at run time 
         "retry_exponential_backoff": True,
     },
     params={
-        "month": Param(
-            None,
-            type=["null", "string"],
-            pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
-            title="Month (YYYY-MM)",
-            description="Month to land; empty means the month before the run's date.",
-        ),
+        "month": month_param("Month to land; empty means the month before the run's date."),
     },
 )
 def raw_data_landing():

@@ -143,3 +143,19 @@ def mlflow_conn(mlflow_server, monkeypatch):
     """Points the `mlflow_default` connection at the session's MLflow server for one test."""
     monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_DEFAULT", json.dumps({"conn_type": "http", "host": mlflow_server.url}))
     return mlflow_server
+
+
+def asset_event_extras(asset_name: str, dag_run) -> list[dict]:
+    """The `extra` of each event a DAG run emitted for an Asset, in order."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        events = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.name == asset_name, AssetEvent.source_run_id == dag_run.run_id)
+            .order_by(AssetEvent.id)
+            .all()
+        )
+        return [dict(e.extra) for e in events]

@@ -11,6 +11,7 @@ import pytest
 
 from include.jobs import raw_ingest
 from localaws.datasets import month_file
+from tests.conftest import asset_event_extras
 
 pytestmark = pytest.mark.slow
 
@@ -89,19 +90,10 @@ def test_preprocesses_a_real_month_publishes_features_and_announces_it(dag, read
     )["Record"]
     assert {e["FeatureName"] for e in item} == {"item_id", "unit_price", "popularity", "buyers", "event_time"}
 
-    from airflow.models.asset import AssetEvent, AssetModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        events = (
-            session.query(AssetEvent)
-            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-            .filter(AssetModel.name == "online_retail_processed_month", AssetEvent.source_run_id == dag_run.run_id)
-            .all()
-        )
-        assert [e.extra["month"] for e in events] == ["2011-10"]
-        assert events[0].extra["rows_out"] == report["rows_out"]
-        assert events[0].extra["files"]["personalize_interactions.csv"].endswith("personalize_interactions.csv")
+    events = asset_event_extras("online_retail_processed_month", dag_run)
+    assert [e["month"] for e in events] == ["2011-10"]
+    assert events[0]["rows_out"] == report["rows_out"]
+    assert events[0]["files"]["personalize_interactions.csv"].endswith("personalize_interactions.csv")
 
 
 def test_a_rerun_reuses_the_model_and_replaces_the_month(dag, ready, aws_conn):

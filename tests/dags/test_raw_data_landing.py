@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from tests.conftest import asset_event_extras
+
 pytestmark = pytest.mark.slow
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
@@ -52,18 +54,9 @@ def test_lands_a_real_month_and_announces_it(dag, landing, aws_conn):
     assert manifest["rows"] == 50_226
     assert manifest["task_arn"].startswith("arn:aws:ecs:us-east-1:123456789012:task/mlops-jobs/")
 
-    from airflow.models.asset import AssetEvent, AssetModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        events = (
-            session.query(AssetEvent)
-            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-            .filter(AssetModel.name == "online_retail_raw_month", AssetEvent.source_run_id == dag_run.run_id)
-            .all()
-        )
-        assert [e.extra["month"] for e in events] == ["2011-09"]
-        assert events[0].extra["rows"] == 50_226
+    events = asset_event_extras("online_retail_raw_month", dag_run)
+    assert [e["month"] for e in events] == ["2011-09"]
+    assert events[0]["rows"] == 50_226
 
 
 def test_rerun_of_a_month_replaces_it_without_duplicates(dag, landing, aws_conn):
