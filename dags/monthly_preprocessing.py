@@ -9,7 +9,7 @@ from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk import Param, dag, task
 
 from mlops.assets import PROCESSED_MONTH
-from mlops.operators.ecs import EcsJobOperator
+from mlops.operators.ecs import EcsJobOperator, private_network
 from mlops.operators.feature_store import FeatureStoreIngestOperator
 from mlops.params import month_param
 
@@ -129,13 +129,6 @@ def monthly_preprocessing():
         input_key = ssm.get_parameter_value(f"{SSM_PREFIX}/input-key").rstrip("/")
         model_key = ssm.get_parameter_value(f"{SSM_PREFIX}/model-key")
         job_run_id = re.sub(r"[^A-Za-z0-9_.-]", "-", run_id)[:100]
-        network = {
-            "awsvpcConfiguration": {
-                "subnets": stack["SubnetIds"].split(","),
-                "securityGroups": [g for g in stack.get("SecurityGroupIds", "").split(",") if g],
-                "assignPublicIp": "DISABLED",
-            }
-        }
         environment = [{"name": "MONTH", "value": month}, {"name": "RUN_ID", "value": job_run_id}]
         return {
             "month": month,
@@ -146,7 +139,7 @@ def monthly_preprocessing():
             "cluster": stack["ClusterName"],
             "task_definition": stack["PreprocessingTaskDefinition"],
             "log_group": stack["LogGroupName"],
-            "network_configuration": network,
+            "network_configuration": private_network(stack),
             "run_overrides": {
                 "containerOverrides": [{"name": CONTAINER, "command": ["run"], "environment": environment}]
             },

@@ -9,7 +9,7 @@ from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk import dag, task
 
 from mlops.assets import RAW_MONTH
-from mlops.operators.ecs import EcsJobOperator
+from mlops.operators.ecs import EcsJobOperator, private_network
 from mlops.params import month_param
 
 AWS_CONN_ID = "aws_default"
@@ -72,13 +72,7 @@ def raw_data_landing():
             "cluster": stack["ClusterName"],
             "task_definition": stack["IngestTaskDefinition"],
             "log_group": stack["LogGroupName"],
-            "network_configuration": {
-                "awsvpcConfiguration": {
-                    "subnets": stack["SubnetIds"].split(","),
-                    "securityGroups": [g for g in stack.get("SecurityGroupIds", "").split(",") if g],
-                    "assignPublicIp": "DISABLED",
-                }
-            },
+            "network_configuration": private_network(stack),
             "overrides": {
                 "containerOverrides": [
                     {

@@ -72,3 +72,15 @@ class EcsJobOperator(EcsRunTaskOperator):
         except logs.exceptions.ResourceNotFoundException:
             return ["(the task wrote no log stream: it may have failed before its container started)"]
         return [event["message"] for event in events]
+
+
+def private_network(stack_outputs: dict[str, str]) -> dict:
+    """`networkConfiguration` for a Fargate task in the preprocessing stack's private subnets and
+    security groups (outputs `SubnetIds`, `SecurityGroupIds`: comma-separated), no public IP."""
+    return {
+        "awsvpcConfiguration": {
+            "subnets": stack_outputs["SubnetIds"].split(","),
+            "securityGroups": [g for g in stack_outputs.get("SecurityGroupIds", "").split(",") if g],
+            "assignPublicIp": "DISABLED",
+        }
+    }
