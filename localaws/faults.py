@@ -1,4 +1,5 @@
-"""Fault injection: make the next N calls of an API fail, or the next N jobs exit non-zero.
+"""Fault injection: make the next N calls of an API fail, the next N jobs exit non-zero, or the next
+N model servers (endpoint variants) answer with errors or slowly.
 
 Tests arm faults to prove that operators retry throttling, report missing resources and surface
 a failed job's reason; nothing is armed unless a test or a person asks for it.
@@ -53,15 +54,37 @@ class JobFault:
             raise ValueError("a job fault needs a non-zero exit code")
 
 
+@dataclass
+class ModelFault:
+    """The next `count` model servers whose model or variant name contains `match` misbehave."""
+
+    match: str
+    error_rate: float = 1.0  # share of invocations answered with a 500
+    latency_ms: float = 0.0  # added to every invocation
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.error_rate <= 1 or self.latency_ms < 0:
+            raise ValueError("a model fault needs error_rate in 0..1 and latency_ms >= 0")
+        if self.error_rate == 0 and self.latency_ms == 0:
+            raise ValueError("a model fault needs errors or latency")
+
+
 class FaultInjector:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._api: list[ApiFault] = []
         self._jobs: list[JobFault] = []
+        self._models: list[ModelFault] = []
 
-    def arm(self, fault: ApiFault | JobFault) -> None:
+    def arm(self, fault: ApiFault | JobFault | ModelFault) -> None:
         with self._lock:
-            (self._api if isinstance(fault, ApiFault) else self._jobs).append(fault)
+            if isinstance(fault, ApiFault):
+                self._api.append(fault)
+            elif isinstance(fault, JobFault):
+                self._jobs.append(fault)
+            else:
+                self._models.append(fault)
 
     def arm_api(self, service: str, operation: str, error_code: str = "ThrottlingException", **kwargs) -> ApiFault:
         fault = ApiFault(service, operation, error_code, **kwargs)
@@ -73,10 +96,16 @@ class FaultInjector:
         self.arm(fault)
         return fault
 
+    def arm_model(self, match: str, error_rate: float = 1.0, latency_ms: float = 0.0, **kwargs) -> ModelFault:
+        fault = ModelFault(match, error_rate, latency_ms, **kwargs)
+        self.arm(fault)
+        return fault
+
     def clear(self) -> None:
         with self._lock:
             self._api.clear()
             self._jobs.clear()
+            self._models.clear()
 
     def armed_services(self) -> set[str]:
         with self._lock:
@@ -96,6 +125,13 @@ class FaultInjector:
                     return self._consume(self._jobs, fault)
         return None
 
+    def take_model_fault(self, *names: str) -> ModelFault | None:
+        with self._lock:
+            for fault in self._models:
+                if any(fault.match in name for name in names if name):
+                    return self._consume(self._models, fault)
+        return None
+
     @staticmethod
     def _consume(faults: list, fault):
         fault.count -= 1
@@ -105,4 +141,8 @@ class FaultInjector:
 
     def snapshot(self) -> dict[str, list[dict]]:
         with self._lock:
-            return {"api": [asdict(f) for f in self._api], "jobs": [asdict(f) for f in self._jobs]}
+            return {
+                "api": [asdict(f) for f in self._api],
+                "jobs": [asdict(f) for f in self._jobs],
+                "models": [asdict(f) for f in self._models],
+            }

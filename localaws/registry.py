@@ -23,6 +23,7 @@ BACKEND_CLASSES = {
     "ecs": "localaws.ecs.models:EcsTaskBackend",
     "sagemaker-featurestore-runtime": "localaws.featurestore.models:FeatureStoreBackend",
     "sagemaker-training": "localaws.sagemaker.training:TrainingBackend",
+    "sagemaker-endpoints": "localaws.sagemaker.endpoints:EndpointBackend",
 }
 
 Handler = Callable[[Any], dict[str, Any]]

@@ -20,7 +20,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 from werkzeug.wsgi import get_input_stream
 
-from localaws.faults import ApiFault, FaultInjector, JobFault
+from localaws.faults import ApiFault, FaultInjector, JobFault, ModelFault
 from localaws.registry import backend_class, load_extensions
 from localaws.wire import ApiCall, AwsError, Signature, identify
 
@@ -149,7 +149,8 @@ class LocalAwsStack:
                 result: Any = {"status": "running", "handled": sorted(f"{s}:{o}" for s, o in self.handlers)}
             elif route == "faults" and method == "POST":
                 kind = payload.pop("kind", "api")
-                self.faults.arm(ApiFault(**payload) if kind == "api" else JobFault(**payload))
+                fault_class = {"api": ApiFault, "job": JobFault, "model": ModelFault}[kind]
+                self.faults.arm(fault_class(**payload))
                 result = self.faults.snapshot()
             elif route == "faults" and method == "DELETE":
                 self.faults.clear()
@@ -161,7 +162,7 @@ class LocalAwsStack:
                 result = {"status": "reset"}
             else:
                 return _respond(start_response, 404, {}, json.dumps({"error": f"no route {route}"}).encode())
-        except (TypeError, ValueError) as err:
+        except (TypeError, ValueError, KeyError) as err:
             return _respond(start_response, 400, {}, json.dumps({"error": str(err)}).encode())
         return _respond(start_response, 200, {}, json.dumps(result).encode())
 
