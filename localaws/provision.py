@@ -74,6 +74,8 @@ def infra_parameters(vpc_id: str, subnet_ids: list[str]) -> dict[str, dict[str, 
     return {
         "platform": network,
         "preprocessing": {**network, "DropBucketName": DROP_BUCKET},
+        # Local traffic lasts minutes, not days: a guardrail fires on one breaching minute.
+        "serving": {"GuardrailEvaluationPeriods": "1", "GuardrailDatapointsToAlarm": "1"},
         "mlflow-selfhosted": {
             "VpcId": vpc_id,
             "PrivateSubnetIds": ",".join(subnet_ids),

@@ -16,6 +16,7 @@ EXTENSION_MODULES = ("localaws.ecs.responses", "localaws.featurestore.responses"
 MOTO_PATCHES = (
     "localaws.cloudformation.models:install",
     "localaws.cloudwatch.models:install",
+    "localaws.cloudwatch.alarms:install",
     "localaws.sagemaker.models:install",
 )
 # Per-service state, one instance per (account, region), created on first use: "module:Class".

@@ -1,0 +1,111 @@
+"""Local CloudWatch alarms evaluate their metrics, as the A/B guardrails need."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from localaws.cloudwatch import alarms
+
+
+@pytest.fixture(autouse=True)
+def _evaluate_every_read(monkeypatch):
+    monkeypatch.setattr(alarms, "EVALUATE_EVERY_S", 0.0)
+
+
+def _state(cloudwatch, name: str) -> dict:
+    return cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
+
+
+def _dims(endpoint: str) -> list[dict]:
+    return [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "challenger"}]
+
+
+def test_a_percentile_alarm_follows_its_metric(stack):
+    cloudwatch, endpoint = stack.client("cloudwatch"), f"ep-{uuid.uuid4().hex[:6]}"
+    name = f"latency-{endpoint}"
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        Namespace="AWS/SageMaker",
+        MetricName="ModelLatency",
+        Dimensions=_dims(endpoint),
+        ExtendedStatistic="p95",
+        Period=60,
+        EvaluationPeriods=1,
+        DatapointsToAlarm=1,
+        Threshold=100_000,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+    )
+    assert _state(cloudwatch, name)["StateValue"] == "OK"  # no data, not breaching
+    fast = [{"MetricName": "ModelLatency", "Dimensions": _dims(endpoint), "Value": 2_000.0} for _ in range(19)]
+    cloudwatch.put_metric_data(Namespace="AWS/SageMaker", MetricData=fast)
+    cloudwatch.put_metric_data(
+        Namespace="AWS/SageMaker",
+        MetricData=[{"MetricName": "ModelLatency", "Dimensions": _dims(endpoint), "Value": 900_000.0}],
+    )
+    assert _state(cloudwatch, name)["StateValue"] == "OK"  # one slow call in 20 is the p100, not the p95
+    cloudwatch.put_metric_data(
+        Namespace="AWS/SageMaker",
+        MetricData=[
+            {"MetricName": "ModelLatency", "Dimensions": _dims(endpoint), "Value": 900_000.0} for _ in range(5)
+        ],
+    )
+    alarm = _state(cloudwatch, name)
+    assert alarm["StateValue"] == "ALARM" and "Threshold Crossed" in alarm["StateReason"]
+
+
+def test_a_metric_math_error_rate_alarm_and_set_alarm_state(stack):
+    cloudwatch, endpoint = stack.client("cloudwatch"), f"ep-{uuid.uuid4().hex[:6]}"
+    name = f"errors-{endpoint}"
+
+    def stat(metric: str) -> dict:
+        return {
+            "Metric": {"Namespace": "AWS/SageMaker", "MetricName": metric, "Dimensions": _dims(endpoint)},
+            "Period": 60,
+            "Stat": "Sum",
+        }
+
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        EvaluationPeriods=1,
+        DatapointsToAlarm=1,
+        Threshold=5,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+        Metrics=[
+            {"Id": "errors", "MetricStat": stat("Invocation5XXErrors"), "ReturnData": False},
+            {"Id": "invocations", "MetricStat": stat("Invocations"), "ReturnData": False},
+            {"Id": "rate", "Expression": "IF(invocations > 0, 100 * errors / invocations, 0)", "ReturnData": True},
+        ],
+    )
+
+    def calls(n: int, failed: int) -> None:
+        data = [{"MetricName": "Invocations", "Dimensions": _dims(endpoint), "Value": 1.0} for _ in range(n)]
+        data += [
+            {"MetricName": "Invocation5XXErrors", "Dimensions": _dims(endpoint), "Value": float(i < failed)}
+            for i in range(n)
+        ]
+        cloudwatch.put_metric_data(Namespace="AWS/SageMaker", MetricData=data)
+
+    calls(100, 3)
+    assert _state(cloudwatch, name)["StateValue"] == "OK"  # 3%
+    calls(100, 12)
+    assert _state(cloudwatch, name)["StateValue"] == "ALARM"  # 15 of 200 = 7.5%
+
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="operator reset")
+    assert _state(cloudwatch, name)["StateValue"] == "OK"  # held for a period, as on AWS
+    assert _state(cloudwatch, name)["StateReason"] == "operator reset"
+
+
+def test_metric_math_evaluation_on_known_values():
+    expression = "IF(invocations > 0, 100 * errors / invocations, 0)"
+    assert alarms.expression_value(expression, {"errors": 3.0, "invocations": 60.0}) == pytest.approx(5.0)
+    assert alarms.expression_value(expression, {"errors": 0.0, "invocations": 0.0}) == 0.0
+    assert alarms.expression_value(expression, {"errors": None, "invocations": 10.0}) is None
+    with pytest.raises(ValueError, match="unknown id 'x'"):
+        alarms.expression_value("x + 1", {})
+    with pytest.raises(ValueError, match="not supported"):
+        alarms.expression_value("__import__('os')", {})
+    assert alarms.statistic([1, 2, 3, 4, 100], "p80") == 4 and alarms.statistic([], "Sum") is None
