@@ -1,0 +1,182 @@
+"""Serve a new recommender beside the champion, test it on live traffic, promote or roll it back."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from mlops.assets import MODEL_CANDIDATE
+from mlops.operators.sagemaker_endpoint import SageMakerDeployEndpointOperator, SageMakerEndpointWeightsOperator
+from mlops.sensors.ab_test import AbTestSensor
+
+AWS_CONN_ID = "aws_default"
+MLFLOW_CONN_ID = "mlflow_default"
+SERVING_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+
+DOC = """
+### A/B promotion
+Runs when a model version is announced on the `recommender_model_candidate` Asset (by
+`model_training`, or by `model_drop` for a version dropped at `s3://<bucket>/models/<name>/<version>/`),
+or by hand for a given version.
+
+1. **plan** - the candidate and the MLflow `champion`; the serving stack's endpoint, guardrail
+   alarms, ledger table and conversion namespace. No champion yet (or the candidate *is* the
+   champion): deploy it alone. Otherwise: an A/B test.
+2. **stage_artifacts** - each served version's `model.tar.gz` under `models/<name>/<version>/`,
+   the only prefix the serving role may read.
+3. **deploy** - SageMaker models and an endpoint config named after the versions and the split;
+   the endpoint is created or updated (blue/green), waiting in the triggerer. A rerun reuses all.
+4. **start_test** - the test's record in the A/B ledger (DynamoDB); a rerun resumes it.
+5. **watch** - a look every `check_interval_minutes`, in reschedule mode (no worker slot held):
+   impressions and conversions per variant (the application's CloudWatch metrics) go into an
+   always-valid mSPRT; promote when the challenger is significantly better, roll back when it is
+   significantly worse or a guardrail alarm (latency, 5xx) fires, inconclusive at the maximum
+   duration. Each look is stored in the ledger.
+6. **promote**: all traffic to the challenger (UpdateEndpointWeightsAndCapacities), then the
+   endpoint on the challenger alone as variant `champion`. **Roll back / inconclusive**: all
+   traffic to the champion, then the champion alone.
+7. **conclude** - MLflow alias `champion` moved (promotion), `challenger` removed, the version
+   tagged with the outcome and its figures; the SageMaker model package approved or rejected; the
+   ledger record closed.
+"""
+
+
+@dag(
+    dag_id="ab_promotion",
+    schedule=[MODEL_CANDIDATE],
+    start_date=pendulum.datetime(2011, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["serving", "sagemaker", "ab-test", "mlflow"],
+    doc_md=DOC,
+    default_args={"owner": "mlops", "retries": 2, "retry_delay": timedelta(minutes=1)},
+    params={
+        "model_name": Param("", type="string", title="Registered model", description="Empty: the Asset event's."),
+        "version": Param(
+            "", type="string", title="Version", description="Empty: the Asset event's, else the 'challenger' alias."
+        ),
+        "traffic_share": Param(0.1, type="number", minimum=0.01, maximum=0.5, title="Challenger traffic share"),
+        "alpha": Param(0.05, type="number", exclusiveMinimum=0, maximum=0.2, title="Significance level (alpha)"),
+        "min_detectable_effect": Param(
+            0.02,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=0.5,
+            title="Minimum detectable effect",
+            description="Absolute difference of conversion rates the test is tuned to find soonest (mSPRT tau).",
+        ),
+        "min_sessions": Param(200, type="integer", minimum=1, title="Sessions per variant before a look counts"),
+        "min_duration_hours": Param(24.0, type="number", minimum=0, title="Minimum duration (hours)"),
+        "max_duration_hours": Param(
+            336.0, type="number", exclusiveMinimum=0, maximum=720, title="Maximum duration (hours, up to 30 days)"
+        ),
+        "check_interval_minutes": Param(15.0, type="number", exclusiveMinimum=0, title="Minutes between looks"),
+        "instance_type": Param("ml.m5.large", type="string", title="Endpoint instance type"),
+        "instance_count": Param(1, type="integer", minimum=1, title="Instances per variant"),
+        "serving_image": Param(SERVING_IMAGE, type="string", title="Serving image (script mode)"),
+    },
+)
+def ab_promotion():
+    @task(multiple_outputs=True, execution_timeout=timedelta(minutes=5))
+    def plan(params=None, triggering_asset_events=None) -> dict:
+        from mlops.ab_support import plan_promotion
+
+        events = (triggering_asset_events or {}).get(MODEL_CANDIDATE) or []
+        candidate = dict(events[-1].extra) if events else None
+        result = plan_promotion(params, candidate, aws_conn_id=AWS_CONN_ID, mlflow_conn_id=MLFLOW_CONN_ID)
+        print(f"{result['model_name']} v{result['version']}: {result['mode']} on {result['endpoint']}")
+        return result
+
+    @task(execution_timeout=timedelta(minutes=20))
+    def stage_artifacts(plan: dict) -> list[str]:
+        from mlops.ab_support import stage_artifacts as stage
+
+        return stage(plan, aws_conn_id=AWS_CONN_ID)
+
+    @task.branch(execution_timeout=timedelta(minutes=1))
+    def test_or_done(mode: str) -> str:
+        return "start_test" if mode == "ab" else "conclude"
+
+    @task(execution_timeout=timedelta(minutes=5))
+    def start_test(plan: dict, run_id=None) -> dict:
+        from mlops.ab_support import start_test as start
+
+        return start(plan, run_id, aws_conn_id=AWS_CONN_ID)
+
+    @task.branch(execution_timeout=timedelta(minutes=1))
+    def act(figures: dict) -> str:
+        print(f"decision: {figures['outcome']} - {figures['reason']}")
+        return "promote_traffic" if figures["outcome"] == "promote" else "restore_traffic"
+
+    @task(trigger_rule="none_failed_min_one_success", execution_timeout=timedelta(minutes=10))
+    def conclude(plan: dict, ti=None) -> dict:
+        from mlops.ab_support import conclude as finish
+
+        figures = ti.xcom_pull(task_ids="watch") if plan["mode"] == "ab" else None
+        return finish(plan, figures, aws_conn_id=AWS_CONN_ID, mlflow_conn_id=MLFLOW_CONN_ID)
+
+    the_plan = plan()
+    staged = stage_artifacts(the_plan)
+    endpoint_args = {"aws_conn_id": AWS_CONN_ID, "check_interval": 15, "execution_timeout": timedelta(hours=2)}
+    deploy = SageMakerDeployEndpointOperator(
+        task_id="deploy",
+        endpoint_name=the_plan["endpoint"],
+        endpoint_config_name=the_plan["deploy_config"],
+        models=the_plan["deploy_models"],
+        variants=the_plan["deploy_variants"],
+        **endpoint_args,
+    )
+    started = start_test(the_plan)
+    watch = AbTestSensor(
+        task_id="watch",
+        endpoint_name=the_plan["endpoint"],
+        test_id=the_plan["test_id"],
+        table_name=the_plan["table"],
+        conversion_namespace=the_plan["namespace"],
+        challenger_alarms=the_plan["alarms"],
+        settings=the_plan["settings"],
+        check_interval_s=the_plan["check_interval_s"],
+        aws_conn_id=AWS_CONN_ID,
+        mode="reschedule",
+        retries=3,
+    )
+    decided = act(watch.output)
+    promote_traffic = SageMakerEndpointWeightsOperator(
+        task_id="promote_traffic",
+        endpoint_name=the_plan["endpoint"],
+        weights={"champion": 0.0, "challenger": 1.0},
+        **endpoint_args,
+    )
+    promote_endpoint = SageMakerDeployEndpointOperator(
+        task_id="promote_endpoint",
+        endpoint_name=the_plan["endpoint"],
+        endpoint_config_name=the_plan["promote_config"],
+        models=the_plan["promote_models"],
+        variants=the_plan["promote_variants"],
+        **endpoint_args,
+    )
+    restore_traffic = SageMakerEndpointWeightsOperator(
+        task_id="restore_traffic",
+        endpoint_name=the_plan["endpoint"],
+        weights={"champion": 1.0, "challenger": 0.0},
+        **endpoint_args,
+    )
+    retire_challenger = SageMakerDeployEndpointOperator(
+        task_id="retire_challenger",
+        endpoint_name=the_plan["endpoint"],
+        endpoint_config_name=the_plan["rollback_config"],
+        models=the_plan["rollback_models"],
+        variants=the_plan["rollback_variants"],
+        **endpoint_args,
+    )
+    done = conclude(the_plan)
+
+    staged >> deploy >> test_or_done(the_plan["mode"]) >> [started, done]
+    started >> watch >> decided >> [promote_traffic, restore_traffic]
+    promote_traffic >> promote_endpoint >> done
+    restore_traffic >> retire_challenger >> done
+
+
+ab_promotion()

@@ -1,0 +1,151 @@
+"""Operators that roll models out on one SageMaker endpoint, safe to rerun, waiting in the triggerer.
+
+`SageMakerDeployEndpointOperator` creates the variants' models and the endpoint config when absent
+and creates or updates the endpoint (the provider's SageMakerEndpointOperator fails on a rerun
+because it always creates). `SageMakerEndpointWeightsOperator` shifts traffic between variants
+with UpdateEndpointWeightsAndCapacities, which the provider has no operator for. Both defer to the
+provider's SageMakerTrigger (endpoint InService) and check, on completion, that the endpoint
+really reached the wanted state: SageMaker rolls a failed update back to InService on the old
+config, which a status check alone would take for success.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+from airflow.sdk import BaseOperator
+
+from mlops.hooks.sagemaker_endpoint import SageMakerEndpointHook
+
+
+class _EndpointOperator(BaseOperator):
+    ui_color = "#e8d3f0"
+
+    def __init__(
+        self,
+        *,
+        endpoint_name: str,
+        aws_conn_id: str | None = "aws_default",
+        check_interval: int = 30,
+        max_wait: timedelta = timedelta(hours=1),
+        deferrable: bool = True,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.endpoint_name = endpoint_name
+        self.aws_conn_id = aws_conn_id
+        self.check_interval = check_interval
+        self.max_wait = max_wait
+        self.deferrable = deferrable
+
+    @property
+    def hook(self) -> SageMakerEndpointHook:
+        return SageMakerEndpointHook(aws_conn_id=self.aws_conn_id)
+
+    def _wait(self) -> dict[str, Any] | None:
+        attempts = max(1, int(self.max_wait.total_seconds() // self.check_interval))
+        if self.deferrable:
+            self.defer(
+                trigger=SageMakerTrigger(
+                    job_name=self.endpoint_name,
+                    job_type="endpoint",
+                    waiter_delay=self.check_interval,
+                    waiter_max_attempts=attempts,
+                    aws_conn_id=self.aws_conn_id,
+                ),
+                method_name="execute_complete",
+                timeout=self.max_wait,
+            )
+        self.hook.get_waiter("endpoint_in_service").wait(
+            EndpointName=self.endpoint_name, WaiterConfig={"Delay": self.check_interval, "MaxAttempts": attempts}
+        )
+        return self.execute_complete(None, {"status": "success", "job_name": self.endpoint_name})
+
+    def execute_complete(self, context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        if not event or event.get("status") != "success":
+            endpoint = self.hook.find_endpoint(self.endpoint_name) or {}
+            raise RuntimeError(
+                f"endpoint {self.endpoint_name} did not reach InService: {event}; "
+                f"status {endpoint.get('EndpointStatus')}, reason: {endpoint.get('FailureReason', 'none given')}"
+            )
+        return self.verify(self.hook.find_endpoint(self.endpoint_name) or {})
+
+    def verify(self, endpoint: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class SageMakerDeployEndpointOperator(_EndpointOperator):
+    """
+    :param endpoint_name: endpoint to create or update
+    :param endpoint_config_name: config to create (if absent) and deploy; name it per model set
+    :param models: per variant model, `{"name", "image", "model_data_url", "role_arn", "environment"}`
+    :param variants: ProductionVariants of the config (VariantName, ModelName, weights, instances)
+    """
+
+    template_fields: Sequence[str] = ("endpoint_name", "endpoint_config_name", "models", "variants")
+    template_fields_renderers = {"models": "json", "variants": "json"}
+
+    def __init__(
+        self, *, endpoint_config_name: str, models: list[dict[str, Any]], variants: list[dict[str, Any]], **kwargs
+    ) -> None:
+        super().__init__(**kwargs)
+        self.endpoint_config_name = endpoint_config_name
+        self.models = models
+        self.variants = variants
+
+    def execute(self, context) -> dict[str, Any] | None:
+        hook = self.hook
+        for model in self.models:
+            created = hook.ensure_model(
+                model["name"], model["image"], model["model_data_url"], model["role_arn"], model.get("environment", {})
+            )
+            self.log.info("model %s: %s", model["name"], "created" if created else "exists, reused")
+        created = hook.ensure_endpoint_config(self.endpoint_config_name, self.variants)
+        self.log.info("endpoint config %s: %s", self.endpoint_config_name, "created" if created else "exists, reused")
+        action = hook.deploy(self.endpoint_name, self.endpoint_config_name)
+        self.log.info("endpoint %s: %s (config %s)", self.endpoint_name, action, self.endpoint_config_name)
+        endpoint = hook.find_endpoint(self.endpoint_name) or {}
+        if action == "unchanged" and endpoint.get("EndpointStatus") == "InService":
+            return self.verify(endpoint)
+        return self._wait()
+
+    def verify(self, endpoint: dict[str, Any]) -> dict[str, Any]:
+        if endpoint.get("EndpointConfigName") != self.endpoint_config_name:
+            raise RuntimeError(
+                f"endpoint {self.endpoint_name} stayed on config {endpoint.get('EndpointConfigName')!r} instead of "
+                f"{self.endpoint_config_name!r}: the update was rolled back. Reason: "
+                f"{endpoint.get('FailureReason', 'none given')}"
+            )
+        weights = SageMakerEndpointHook.weights_of(endpoint)
+        self.log.info("endpoint %s InService on %s, weights %s", self.endpoint_name, self.endpoint_config_name, weights)
+        return {"endpoint": self.endpoint_name, "config": self.endpoint_config_name, "weights": weights}
+
+
+class SageMakerEndpointWeightsOperator(_EndpointOperator):
+    """
+    :param weights: desired weight per variant name (variants left out keep theirs)
+    """
+
+    template_fields: Sequence[str] = ("endpoint_name", "weights")
+
+    def __init__(self, *, weights: dict[str, float], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.weights = weights
+
+    def execute(self, context) -> dict[str, Any] | None:
+        weights = {name: float(w) for name, w in self.weights.items()}
+        if not self.hook.set_weights(self.endpoint_name, weights):
+            self.log.info("endpoint %s already has weights %s", self.endpoint_name, weights)
+            return self.verify(self.hook.find_endpoint(self.endpoint_name) or {})
+        self.log.info("endpoint %s: shifting weights to %s", self.endpoint_name, weights)
+        return self._wait()
+
+    def verify(self, endpoint: dict[str, Any]) -> dict[str, Any]:
+        current = SageMakerEndpointHook.weights_of(endpoint)
+        wrong = {k: current.get(k) for k, w in self.weights.items() if abs(current.get(k, -1) - float(w)) > 1e-9}
+        if wrong:
+            raise RuntimeError(f"endpoint {self.endpoint_name} weights are {current}, not {self.weights}")
+        return {"endpoint": self.endpoint_name, "weights": current}
