@@ -21,6 +21,7 @@ SERVING_REQUIRED = (
     "ChallengerGuardrailAlarms",
     "ConversionNamespace",
 )
+MARKER = "_registration.json"  # beside a served or hand-dropped model.tar.gz: which MLflow version it is
 FINAL_STATUS = {"promote": "promoted", "rollback": "rolled_back", "inconclusive": "inconclusive"}
 
 
@@ -67,7 +68,9 @@ def plan_promotion(params: dict, candidate: dict | None, *, aws_conn_id: str, ml
             "name": f"{endpoint}-v{mv.version}",
             "version": str(mv.version),
             "image": params["serving_image"],
-            "model_data_url": f"s3://{bucket}/{serving_key(model_name, str(mv.version))}",
+            # a hand-dropped version serves from where it was dropped; trained ones are staged under models/
+            "model_data_url": mv.tags.get("serving_artifact")
+            or f"s3://{bucket}/{serving_key(model_name, str(mv.version))}",
             "artifact": artifact,
             "role_arn": serving["ModelExecutionRoleArn"],
             "environment": environment,
@@ -133,13 +136,33 @@ def plan_promotion(params: dict, candidate: dict | None, *, aws_conn_id: str, ml
 
 
 def stage_artifacts(plan: dict, *, aws_conn_id: str) -> list[str]:
-    """Copy each served version's artifact under models/ (once; a rerun finds it there)."""
+    """Copy each served version's artifact under models/<name>/<version>/ (once: a rerun finds it),
+    with the `_registration.json` marker that tells the drop scanner this is no new hand drop."""
+    import json
+
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
     s3 = S3Hook(aws_conn_id=aws_conn_id)
     staged = []
     for model in plan["deploy_models"]:
         bucket, key = _split(model["model_data_url"])
+        marker_key = key.rsplit("/", 1)[0] + "/" + MARKER
+        if model["model_data_url"] != model["artifact"]:
+            marker = json.loads(s3.read_key(marker_key, bucket)) if s3.check_for_key(marker_key, bucket) else None
+            if marker is not None and str(marker.get("mlflow_version")) != model["version"]:
+                raise ValueError(
+                    f"s3://{bucket}/{key} belongs to version {marker.get('mlflow_version')} ({marker}), not "
+                    f"{model['version']}: a hand drop used this version's folder; move it to a free label"
+                )
+            if marker is None:
+                s3.load_string(
+                    json.dumps(
+                        {"status": "registered", "mlflow_version": model["version"], "source": model["artifact"]}
+                    ),
+                    marker_key,
+                    bucket,
+                    replace=True,
+                )
         if not s3.check_for_key(key, bucket):
             source_bucket, source_key = _split(model["artifact"])
             if not s3.check_for_key(source_key, source_bucket):

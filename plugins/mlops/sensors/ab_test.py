@@ -16,7 +16,6 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from mlops.hooks.ab_tests import CONVERSIONS, IMPRESSIONS, AbMetricsHook, AbTestLedgerHook
 
-
 MAX_TEST_DAYS = 30
 
 

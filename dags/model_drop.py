@@ -1,0 +1,71 @@
+"""Register model versions dropped by hand under models/<name>/<version>/ and announce them for A/B."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import dag, task
+
+from mlops.assets import MODEL_CANDIDATE
+
+AWS_CONN_ID = "aws_default"
+MLFLOW_CONN_ID = "mlflow_default"
+PACKAGE_GROUP = "mlops-recommender"
+SERVING_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+
+DOC = """
+### Model drop
+Every 30 minutes (or by hand), looks for `s3://<platform bucket>/models/<name>/<version>/model.tar.gz`
+without a `_registration.json` beside it: a model version someone placed there by hand.
+
+Each drop is checked (the project's artifact format, loaded without executing anything from it),
+registered in MLflow as a new version of `<name>` (tags `source=hand-drop`, `drop_label`, the S3
+URI), given alias `challenger` (or `champion` when the model has none), mirrored as a SageMaker
+model package, and announced on the `recommender_model_candidate` Asset: the `ab_promotion` DAG
+then tests it against the champion like any trained version. A bad drop fails its own mapped task
+with the reason and is marked rejected, so it is reported once and never retried silently.
+"""
+
+
+@dag(
+    dag_id="model_drop",
+    schedule="*/30 * * * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["serving", "mlflow"],
+    doc_md=DOC,
+    default_args={"owner": "mlops", "retries": 1, "retry_delay": timedelta(minutes=1)},
+)
+def model_drop():
+    @task(execution_timeout=timedelta(minutes=5))
+    def find_drops() -> list[dict]:
+        from mlops.hooks.stack_outputs import StackOutputsHook
+        from mlops.model_drop_support import scan
+
+        bucket = StackOutputsHook(aws_conn_id=AWS_CONN_ID).get_outputs("platform", required=("BucketName",))
+        return [
+            {**drop, "bucket": bucket["BucketName"]} for drop in scan(bucket["BucketName"], aws_conn_id=AWS_CONN_ID)
+        ]
+
+    @task(outlets=[MODEL_CANDIDATE], execution_timeout=timedelta(minutes=20))
+    def register_drop(drop: dict, run_id=None, outlet_events=None) -> dict:
+        from mlops.model_drop_support import register
+
+        registered = register(
+            drop,
+            drop["bucket"],
+            aws_conn_id=AWS_CONN_ID,
+            mlflow_conn_id=MLFLOW_CONN_ID,
+            package_group=PACKAGE_GROUP,
+            serving_image=SERVING_IMAGE,
+            run_id=run_id,
+        )
+        outlet_events[MODEL_CANDIDATE].extra = registered
+        return registered
+
+    register_drop.expand(drop=find_drops())
+
+
+model_drop()

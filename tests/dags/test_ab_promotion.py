@@ -1,0 +1,211 @@
+"""ab_promotion end to end on the local stack: real models on a real endpoint, real customers of a
+held-out month replayed against it, the mSPRT deciding; then a failing challenger rolled back."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from include.preprocessing import job as preprocessing
+from include.training import train
+from localaws.datasets import month_file
+from localaws.replayer import TrafficReplayer, sessions_from
+
+pytestmark = pytest.mark.slow
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+FAST_TEST = {
+    "traffic_share": 0.5,
+    "min_sessions": 100,
+    "min_detectable_effect": 0.05,
+    "min_duration_hours": 0.0,
+    "max_duration_hours": 0.1,
+    "check_interval_minutes": 0.05,
+}
+
+
+@pytest.fixture
+def dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.dags.test_dag_integrity import PROJECT_ROOT
+
+    return DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "ab_promotion.py")).get_dag("ab_promotion")
+
+
+def _tar(directory: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path in sorted(directory.rglob("*")):
+            archive.add(path, arcname=str(path.relative_to(directory)), recursive=False)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def models(platform, stack, mlflow_server, tmp_path_factory):
+    """Versions trained on real months by the training entry point and registered as model_training
+    does: v1 popularity on 2011-08 (champion), v2 ALS on 2011-08..09 (challenger), v3 ALS (later
+    challenger). 2011-10, which none has seen, is the held-out month the replayer plays."""
+    import mlflow
+    import pandas as pd
+
+    root = tmp_path_factory.mktemp("ab-models")
+    fitted = preprocessing.fit_files([(str(month_file(m)), m) for m in ("2011-08", "2011-09")], ["2011-08", "2011-09"])
+    for month in ("2011-08", "2011-09", "2011-10"):
+        preprocessing.process_file(str(month_file(month)), month, fitted, str(root / "out" / month), month)
+        (root / "train" / month).mkdir(parents=True)
+        (root / "out" / month / "interactions.parquet").rename(root / "train" / month / "interactions.parquet")
+
+    sessions = sessions_from(pd.read_parquet(root / "train" / "2011-10" / "interactions.parquet"))
+    bucket = stack.client("ssm").get_parameter(Name="/mlops/stacks/platform/BucketName")["Parameter"]["Value"]
+    s3 = stack.client("s3")
+    client = mlflow.MlflowClient(mlflow_server.url)
+    name = f"recommender-ab-{uuid.uuid4().hex[:6]}"
+    client.create_registered_model(name)
+    specs = [
+        ("popularity", {}, ["2011-08"]),
+        ("als", {"factors": 32, "epochs": 10}, ["2011-08", "2011-09"]),
+        ("als", {"factors": 16, "epochs": 5, "seed": 7}, ["2011-09"]),
+    ]
+    versions = []
+    for index, (kind, hp, months) in enumerate(specs, start=1):
+        train_dir = root / f"window-{index}"
+        for month in months:
+            (train_dir / month).mkdir(parents=True)
+            (train_dir / month / "i.parquet").hardlink_to(root / "train" / month / "interactions.parquet")
+        train.run({"model": kind, "seed": 1, **hp}, str(train_dir), None, None, str(root / f"model-{index}"))
+        key = f"training/ab-test/{name}/{index}/output/model.tar.gz"
+        s3.put_object(Bucket=bucket, Key=key, Body=_tar(root / f"model-{index}"))
+        artifact = f"s3://{bucket}/{key}"
+        version = client.create_model_version(name, artifact, tags={"model_artifact": artifact}).version
+        versions.append({"version": str(version), "artifact": artifact})
+    return {"name": name, "versions": versions, "sessions": sessions, "bucket": bucket, "client": client}
+
+
+def _package(stack, models, index: int, status_alias: str) -> str:
+    from mlops.training_support import _model_package
+
+    version = models["versions"][index]
+    arn = _model_package(
+        "aws_default",
+        "mlops-recommender",
+        IMAGE,
+        version["artifact"],
+        status_alias,
+        models["name"],
+        version["version"],
+        "t",
+    )
+    models["client"].set_model_version_tag(models["name"], version["version"], "model_package_arn", arn)
+    return arn
+
+
+def _endpoint(stack) -> dict:
+    sagemaker = stack.client("sagemaker")
+    endpoint = sagemaker.describe_endpoint(EndpointName="mlops-recommender-dev")
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    return {"endpoint": endpoint, "variants": {v["VariantName"]: v["ModelName"] for v in config["ProductionVariants"]}}
+
+
+def _configs(stack) -> list[str]:
+    return [c["EndpointConfigName"] for c in stack.client("sagemaker").list_endpoint_configs()["EndpointConfigs"]]
+
+
+def _run(dag, conf: dict):
+    run = dag.test(run_conf=conf)
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    return run, states
+
+
+def _ledger(stack, test_id: str) -> dict:
+    item = stack.client("dynamodb").get_item(
+        TableName="mlops-ab-tests-dev", Key={"endpoint_name": {"S": "mlops-recommender-dev"}, "test_id": {"S": test_id}}
+    )["Item"]
+    return {"status": item["status"]["S"], "record": json.loads(item["record"]["S"])}
+
+
+def test_first_deployment_then_a_better_challenger_is_promoted(dag, models, stack, aws_conn, mlflow_conn, capfd):
+    name, (v1, v2, _) = models["name"], models["versions"]
+    client = models["client"]
+    client.set_registered_model_alias(name, "champion", v1["version"])
+    _package(stack, models, 0, "champion")
+    package_v2 = _package(stack, models, 1, "challenger")
+
+    run, states = _run(dag, {"model_name": name, "version": v1["version"]})
+    assert run.state == "success", states
+    assert states["start_test"] == "skipped" and states["conclude"] == "success"
+    served = _endpoint(stack)
+    assert served["endpoint"]["EndpointStatus"] == "InService"
+    assert served["variants"] == {"champion": f"mlops-recommender-dev-v{v1['version']}"}
+
+    client.set_registered_model_alias(name, "challenger", v2["version"])
+    replayer = TrafficReplayer(
+        stack.client, "mlops-recommender-dev", "MLOps/Recommendations", models["sessions"], rate=60
+    ).start()
+    try:
+        run, states = _run(dag, {"model_name": name, "version": v2["version"], **FAST_TEST})
+    finally:
+        replayed = replayer.stop()
+    out = capfd.readouterr().out
+    assert run.state == "success", (states, out[-3000:])
+    assert states["promote_endpoint"] == "success" and states["retire_challenger"] == "skipped", states
+    test_id = f"{name}-v{v1['version']}-vs-v{v2['version']}"
+    ledger = _ledger(stack, test_id)
+    figures = ledger["record"]["figures"]
+    assert ledger["status"] == "promoted" and figures["outcome"] == "promote", ledger
+    assert figures["p_value"] <= 0.05 and figures["lift"] > 0 and figures["ci_low"] > 0
+    # the decision is on the replayed customers: the figures agree with what the application counted
+    assert figures["challenger"]["sessions"] <= replayed["challenger"]["sessions"]
+    assert replayed["challenger"]["rate"] > replayed["champion"]["rate"], replayed
+
+    served = _endpoint(stack)
+    assert served["variants"] == {"champion": f"mlops-recommender-dev-v{v2['version']}"}
+    assert client.get_model_version_by_alias(name, "champion").version == v2["version"]
+    assert "challenger" not in client.get_registered_model(name).aliases
+    tags = client.get_model_version(name, v2["version"]).tags
+    assert tags["ab_outcome"] == "promoted" and tags["ab_test_id"] == test_id
+    package = stack.client("sagemaker").describe_model_package(ModelPackageName=package_v2)
+    assert package["ModelApprovalStatus"] == "Approved"
+
+    # running it again changes nothing: no second endpoint config, no second variant
+    configs = _configs(stack)
+    run, states = _run(dag, {"model_name": name, "version": v2["version"], **FAST_TEST})
+    assert run.state == "success", states
+    assert _configs(stack) == configs
+    assert _endpoint(stack)["variants"] == {"champion": f"mlops-recommender-dev-v{v2['version']}"}
+
+
+def test_a_failing_challenger_is_rolled_back_by_its_guardrail(dag, models, stack, aws_conn, mlflow_conn, capfd):
+    name, (_, v2, v3) = models["name"], models["versions"]
+    client = models["client"]
+    if client.get_model_version_by_alias(name, "champion").version != v2["version"]:
+        pytest.skip("needs the promotion test's outcome (v2 champion)")
+    client.set_registered_model_alias(name, "challenger", v3["version"])
+    package_v3 = _package(stack, models, 2, "challenger")
+    stack.faults.arm_model(f"mlops-recommender-dev-v{v3['version']}", error_rate=1.0)
+
+    replayer = TrafficReplayer(
+        stack.client, "mlops-recommender-dev", "MLOps/Recommendations", models["sessions"], rate=60
+    ).start()
+    try:
+        run, states = _run(dag, {"model_name": name, "version": v3["version"], **FAST_TEST})
+    finally:
+        replayer.stop()
+    out = capfd.readouterr().out
+    assert run.state == "success", (states, out[-3000:])
+    assert states["retire_challenger"] == "success" and states["promote_traffic"] == "skipped", states
+    ledger = _ledger(stack, f"{name}-v{v2['version']}-vs-v{v3['version']}")
+    assert ledger["status"] == "rolled_back"
+    assert "guardrail alarm" in ledger["record"]["figures"]["reason"]
+    assert "mlops-dev-challenger-5xx-rate" in ledger["record"]["figures"]["alarms"]
+
+    assert _endpoint(stack)["variants"] == {"champion": f"mlops-recommender-dev-v{v2['version']}"}
+    assert client.get_model_version_by_alias(name, "champion").version == v2["version"]
+    assert "challenger" not in client.get_registered_model(name).aliases
+    assert client.get_model_version(name, v3["version"]).tags["ab_outcome"] == "rolled_back"
+    package = stack.client("sagemaker").describe_model_package(ModelPackageName=package_v3)
+    assert package["ModelApprovalStatus"] == "Rejected"
