@@ -7,6 +7,7 @@ included), and ends with what each run produced. State and logs stay under `.loc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from localaws.airflow_env import airflow_environment
@@ -33,6 +34,10 @@ class Step:
     conf: dict
     title: str
     report: Callable[[LocalAwsStack, dict], str]
+    # what runs beside the DAG (e.g. the shop's traffic during an A/B test)
+    background: Callable[[LocalAwsStack], contextlib.AbstractContextManager] = field(
+        default=lambda stack: contextlib.nullcontext()
+    )
 
 
 def landed_month(stack: LocalAwsStack, conf: dict) -> str:
@@ -74,6 +79,68 @@ def trained_model(stack: LocalAwsStack, conf: dict) -> str:
     return f"recommender v{newest.version} ({', '.join(aliases) or 'no alias'}): {newest.tags.get('gate', '')}"
 
 
+def shop_traffic(stack: LocalAwsStack):
+    """The application: October 2011's real customers asking the endpoint for recommendations."""
+    from localaws.replayer import TrafficReplayer, month_sessions
+
+    ssm = stack.client("ssm")
+    bucket = ssm.get_parameter(Name="/mlops/stacks/preprocessing/OutputBucket")["Parameter"]["Value"]
+    sessions = month_sessions(stack.client("s3"), bucket, "2011-10")
+    return TrafficReplayer(stack.client, "mlops-recommender-dev", "MLOps/Recommendations", sessions, rate=60)
+
+
+def ab_outcome(stack: LocalAwsStack, conf: dict) -> str:
+    sagemaker = stack.client("sagemaker")
+    endpoint = sagemaker.describe_endpoint(EndpointName="mlops-recommender-dev")
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    serving = ", ".join(f"{v['VariantName']}={v['ModelName']}" for v in config["ProductionVariants"])
+    items = stack.client("dynamodb").scan(TableName="mlops-ab-tests-dev")["Items"]
+    tests = [json.loads(i["record"]["S"]) | {"status": i["status"]["S"], "id": i["test_id"]["S"]} for i in items]
+    tests = [t for t in tests if t.get("challenger_version") == str(conf.get("version", t.get("challenger_version")))]
+    if not tests:
+        return f"endpoint {endpoint['EndpointStatus']}, serving {serving}"
+    test = max(tests, key=lambda t: t.get("concluded_at", ""))
+    f = test.get("figures") or {}
+    champion, challenger = f.get("champion", {}), f.get("challenger", {})
+    return (
+        f"A/B {test['id']}: {test['status']} - {f.get('reason')}; champion {champion.get('conversions')}/"
+        f"{champion.get('sessions')} ({champion.get('rate', 0):.1%}), challenger {challenger.get('conversions')}/"
+        f"{challenger.get('sessions')} ({challenger.get('rate', 0):.1%}), lift {f.get('lift', float('nan')):+.3f} "
+        f"[{f.get('ci_low', float('nan')):+.3f}, {f.get('ci_high', float('nan')):+.3f}], {f.get('looks')} looks; "
+        f"endpoint now serves {serving}"
+    )
+
+
+def dropped_models(stack: LocalAwsStack, conf: dict) -> str:
+    ssm = stack.client("ssm")
+    bucket = ssm.get_parameter(Name="/mlops/stacks/platform/BucketName")["Parameter"]["Value"]
+    s3 = stack.client("s3")
+    markers = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="models/").get("Contents", [])]
+    found = []
+    for key in markers:
+        if key.endswith("/_registration.json"):
+            marker = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            if "hand" in key:
+                found.append(f"{key.rsplit('/', 1)[0]}/: {marker['status']} (MLflow v{marker.get('mlflow_version')})")
+    return "; ".join(found) or "no hand drops"
+
+
+def drop_by_hand(stack: LocalAwsStack):
+    """Someone copies the first (popularity) model to models/recommender/hand-baseline/ by hand."""
+    ssm = stack.client("ssm")
+    bucket = ssm.get_parameter(Name="/mlops/stacks/platform/BucketName")["Parameter"]["Value"]
+    s3 = stack.client("s3")
+    source = next(
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=bucket, Prefix="models/recommender/1/").get("Contents", [])
+        if o["Key"].endswith("model.tar.gz")
+    )
+    s3.copy_object(
+        Bucket=bucket, Key="models/recommender/hand-baseline/model.tar.gz", CopySource={"Bucket": bucket, "Key": source}
+    )
+    return contextlib.nullcontext()
+
+
 _events_seen: dict[str, int] = {}
 
 
@@ -91,24 +158,57 @@ def deployed_stacks(stack: LocalAwsStack, conf: dict) -> str:
     return ", ".join(parts)
 
 
+# Minutes instead of weeks: enough traffic share and looks for the demo's replayed customers.
+AB_FAST = {
+    "traffic_share": 0.5,
+    "min_sessions": 100,
+    "min_detectable_effect": 0.05,
+    "min_duration_hours": 0.0,
+    "max_duration_hours": 0.15,
+    "check_interval_minutes": 0.1,
+}
 # Lifecycle order. Every DAG in dags/ must appear here (tests/dags checks it).
 LIFECYCLE = [
     Step("infra_bootstrap", {}, "deploy the platform's CloudFormation stacks", deployed_stacks),
     Step("infra_bootstrap", {}, "run again: nothing to change", deployed_stacks),
-    Step("raw_data_landing", {"month": "2011-09"}, "land September 2011 from the partner drop", landed_month),
-    Step("raw_data_landing", {"month": "2011-10"}, "land October 2011 from the partner drop", landed_month),
+    *(
+        Step("raw_data_landing", {"month": m}, f"land {m} from the partner drop", landed_month)
+        for m in ("2011-08", "2011-09", "2011-10")
+    ),
     Step(
         "monthly_preprocessing",
-        {"month": "2011-09"},
-        "preprocess September 2011 on Fargate (fits the preprocessing model first)",
+        {"month": "2011-08"},
+        "preprocess 2011-08 on Fargate (fits the preprocessing model first)",
         processed_month,
     ),
-    Step("monthly_preprocessing", {"month": "2011-10"}, "preprocess October 2011 on Fargate", processed_month),
+    Step("monthly_preprocessing", {"month": "2011-09"}, "preprocess 2011-09 on Fargate", processed_month),
+    Step("monthly_preprocessing", {"month": "2011-10"}, "preprocess 2011-10 on Fargate", processed_month),
     Step(
         "model_training",
-        {"month": "2011-10", "training_window_months": 1},
-        "no model yet: train on September, evaluate on October, register the first champion",
+        {"month": "2011-09", "training_window_months": 1, "model": "popularity"},
+        "no model yet: the popularity baseline, trained on August, becomes the first champion",
         trained_model,
+    ),
+    Step("ab_promotion", {}, "first deployment: the champion alone on the endpoint", ab_outcome),
+    Step(
+        "model_training",
+        {"month": "2011-10", "training_window_months": 2, "model": "als"},
+        "October drifts: train ALS on August-September, gate it on October -> challenger",
+        trained_model,
+    ),
+    Step(
+        "ab_promotion",
+        {**AB_FAST},
+        "A/B test on the endpoint while October's real customers shop (mSPRT, guardrails)",
+        ab_outcome,
+        background=shop_traffic,
+    ),
+    Step(
+        "model_drop",
+        {},
+        "a model copied by hand to models/recommender/hand-baseline/ is checked and registered",
+        dropped_models,
+        background=drop_by_hand,
     ),
 ]
 
@@ -154,7 +254,10 @@ def main() -> int:
             results = []
             for index, step in enumerate(LIFECYCLE, start=1):
                 print(f"[{index}/{len(LIFECYCLE)}] {step.dag_id}: {step.title} ...", flush=True)
-                ok, seconds, log_path = run_step(step, env, log_dir, index)
+                with step.background(stack) as companion:
+                    ok, seconds, log_path = run_step(step, env, log_dir, index)
+                if hasattr(companion, "summary"):
+                    print(f"      traffic: {companion.summary()}", flush=True)
                 produced = step.report(stack, step.conf) if ok else f"FAILED, see {log_path}"
                 print(f"      {'ok' if ok else 'FAILED'} in {seconds:.0f}s: {produced}", flush=True)
                 results.append((step, ok, seconds, produced))

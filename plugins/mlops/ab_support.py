@@ -42,11 +42,11 @@ def plan_promotion(params: dict, candidate: dict | None, *, aws_conn_id: str, ml
     model_name = params["model_name"] or candidate.get("model_name") or "recommender"
     mlflow = MlflowHook(mlflow_conn_id)
     version = str(params["version"] or candidate.get("version") or "")
-    if not version:
-        challenger = mlflow.version_by_alias(model_name, CHALLENGER)
-        if challenger is None:
-            raise ValueError(f"nothing to promote: no version given and {model_name} has no 'challenger' alias")
-        version = challenger.version
+    if not version:  # a manual run: test the pending challenger, else make sure the champion serves
+        pending = mlflow.version_by_alias(model_name, CHALLENGER) or mlflow.version_by_alias(model_name, CHAMPION)
+        if pending is None:
+            raise ValueError(f"nothing to deploy: no version given and {model_name} has no challenger or champion")
+        version = pending.version
     candidate_version = mlflow.client.get_model_version(model_name, version)
     champion = mlflow.version_by_alias(model_name, CHAMPION)
 
