@@ -73,6 +73,14 @@ or by hand for a given version.
             336.0, type="number", exclusiveMinimum=0, maximum=720, title="Maximum duration (hours, up to 30 days)"
         ),
         "check_interval_minutes": Param(15.0, type="number", exclusiveMinimum=0, title="Minutes between looks"),
+        "guardrail_alarms": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            title="Guardrail alarms",
+            description="CloudWatch alarms whose ALARM state rolls the test back; empty: the serving stack's "
+            "challenger latency and 5xx-rate alarms.",
+        ),
         "instance_type": Param("ml.m5.large", type="string", title="Endpoint instance type"),
         "instance_count": Param(1, type="integer", minimum=1, title="Instances per variant"),
         "serving_image": Param(SERVING_IMAGE, type="string", title="Serving image (script mode)"),

@@ -185,15 +185,15 @@ LIFECYCLE = [
     Step("monthly_preprocessing", {"month": "2011-10"}, "preprocess 2011-10 on Fargate", processed_month),
     Step(
         "model_training",
-        {"month": "2011-09", "training_window_months": 1, "model": "popularity"},
-        "no model yet: the popularity baseline, trained on August, becomes the first champion",
+        {"month": "2011-09", "training_window_months": 1, "model": "als"},
+        "no model yet: ALS trained on August, scored on September, becomes the first champion",
         trained_model,
     ),
     Step("ab_promotion", {}, "first deployment: the champion alone on the endpoint", ab_outcome),
     Step(
         "model_training",
-        {"month": "2011-10", "training_window_months": 2, "model": "als"},
-        "October drifts: train ALS on August-September, gate it on October -> challenger",
+        {"month": "2011-10", "training_window_months": 2, "model": "als", "force_retrain": True},
+        "retrain on August-September, gate on October against the champion -> challenger",
         trained_model,
     ),
     Step(
@@ -229,6 +229,7 @@ def run_step(step: Step, env: dict[str, str], log_dir: Path, index: int) -> tupl
 
 def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the stack's access log: not progress
+    logging.getLogger("mlflow.tracking.request_header.registry").setLevel(logging.ERROR)  # no git here
     shutil.rmtree(STATE_DIR, ignore_errors=True)
     log_dir = STATE_DIR / "logs"
     log_dir.mkdir(parents=True)

@@ -96,7 +96,8 @@ def plan_promotion(params: dict, candidate: dict | None, *, aws_conn_id: str, ml
         "endpoint": endpoint,
         "bucket": bucket,
         "table": serving["AbTestTableName"],
-        "alarms": [a for a in serving["ChallengerGuardrailAlarms"].split(",") if a],
+        "alarms": list(params.get("guardrail_alarms") or [])
+        or [a for a in serving["ChallengerGuardrailAlarms"].split(",") if a],
         "namespace": serving["ConversionNamespace"],
         "package_arn": candidate_version.tags.get("model_package_arn", ""),
         "check_interval_s": float(params["check_interval_minutes"]) * 60,
