@@ -11,7 +11,12 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-EXTENSION_MODULES = ("localaws.ecs.responses", "localaws.featurestore.responses", "localaws.sagemaker.responses")
+EXTENSION_MODULES = (
+    "localaws.ecs.responses",
+    "localaws.featurestore.responses",
+    "localaws.personalize.responses",
+    "localaws.sagemaker.responses",
+)
 # Corrections of moto's own models, applied once per process: "module:function".
 MOTO_PATCHES = (
     "localaws.cloudformation.models:install",
@@ -25,6 +30,7 @@ BACKEND_CLASSES = {
     "sagemaker-featurestore-runtime": "localaws.featurestore.models:FeatureStoreBackend",
     "sagemaker-training": "localaws.sagemaker.training:TrainingBackend",
     "sagemaker-endpoints": "localaws.sagemaker.endpoints:EndpointBackend",
+    "personalize": "localaws.personalize.models:PersonalizeBackend",
 }
 
 Handler = Callable[[Any], dict[str, Any]]
