@@ -40,7 +40,11 @@ def group(stack, tmp_path_factory) -> dict:
     bucket = f"personalize-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
     s3.upload_file(str(root / "personalize_interactions.csv"), bucket, "month=2011-10/interactions.csv")
-    s3.put_object(Bucket=bucket, Key="bad/interactions.csv", Body=b"USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE\n1,2,yesterday,purchase\n")
+    s3.put_object(
+        Bucket=bucket,
+        Key="bad/interactions.csv",
+        Body=b"USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE\n1,2,yesterday,purchase\n",
+    )
 
     name = f"dsg-{uuid.uuid4().hex[:6]}"
     arn = personalize.create_dataset_group(name=name)["datasetGroupArn"]

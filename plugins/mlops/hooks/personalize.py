@@ -101,7 +101,12 @@ class PersonalizeHook(AwsBaseHook):
         while True:
             page = self.call(list_op, **kwargs, **({"nextToken": token} if token else {}))
             for summary in page.get(list_key, []):
-                if summary.get("name", summary.get("jobName")) == name:
+                listed = summary.get("name", summary.get("jobName"))
+                if listed is None:  # solution version summaries carry no name: describe to see it
+                    found = self.describe(kind, summary[arn_key])
+                    if found.get("name") == name:
+                        return found
+                elif listed == name:
                     return self.describe(kind, summary[arn_key])
             token = page.get("nextToken")
             if not token:
