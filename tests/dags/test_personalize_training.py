@@ -1,0 +1,120 @@
+"""personalize_training end to end on the local Personalize: real months imported and trained,
+the first campaign, a better version updating it, a worse one kept out, and bad data refused early."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from include.jobs import raw_ingest
+from localaws.datasets import month_file
+
+pytestmark = pytest.mark.slow
+MONTHS = ("2011-08", "2011-09", "2011-10")
+
+
+@pytest.fixture
+def dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.dags.test_dag_integrity import PROJECT_ROOT
+
+    found = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "personalize_training.py")).get_dag("personalize_training")
+    for task in found.tasks:
+        task.retries = 0
+        if hasattr(task, "waiter_delay"):
+            task.waiter_delay = 1
+    return found
+
+
+@pytest.fixture(scope="module")
+def processed(platform, stack, airflow_db):
+    """Three real months landed and preprocessed by the job's own code, as the DAGs would."""
+    from include.preprocessing import job as preprocessing
+
+    stack.backend("personalize", "123456789012", "us-east-1").delay = 0.3
+    s3, ssm = stack.client("s3"), stack.client("ssm")
+    for month in MONTHS:
+        s3.put_object(Bucket="partner-drop", Key=f"personalize/{month}.csv.gz", Body=month_file(month).read_bytes())
+        raw_ingest.run(
+            {
+                "SOURCE_URI": f"s3://partner-drop/personalize/{month}.csv.gz",
+                "TARGET_PREFIX": f"s3://{platform['InputBucket']}/raw/online-retail/month={month}/",
+                "MONTH": month,
+            },
+            s3,
+        )
+    previous = os.environ.get("AWS_ENDPOINT_URL")
+    os.environ["AWS_ENDPOINT_URL"] = stack.url
+    try:
+        preprocessing.fit(s3, ssm, "/ds/preprocessing", "2011-09", 2)
+        for month in MONTHS:
+            preprocessing.run(s3, ssm, "/ds/preprocessing", month, run_id=f"personalize-fixture-{month}")
+    finally:
+        if previous is None:
+            os.environ.pop("AWS_ENDPOINT_URL", None)
+        else:
+            os.environ["AWS_ENDPOINT_URL"] = previous
+    return platform
+
+
+def _run(dag, conf: dict):
+    run = dag.test(run_conf=conf)
+    return run, {ti.task_id: ti.state for ti in run.get_task_instances()}
+
+
+def _xcom(run, task_id: str, key: str = "return_value"):
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.scalars(
+            XComModel.get_many(run_id=run.run_id, key=key, dag_ids=run.dag_id, task_ids=task_id)
+        ).first()
+        return XComModel.deserialize_value(row)
+
+
+def test_first_campaign_then_better_updates_and_worse_is_kept_out(dag, processed, stack, aws_conn, mlflow_conn, capfd):
+    personalize, ssm = stack.client("personalize"), stack.client("ssm")
+    up = {"recipe": "aws-user-personalization"}
+
+    first, states = _run(dag, {**up, "month": "2011-08", "training_window_months": 1})
+    assert first.state == "success", states
+    campaign_arn = ssm.get_parameter(Name="/mlops/personalize/campaign-arn")["Parameter"]["Value"]
+    v1 = personalize.describe_campaign(campaignArn=campaign_arn)["campaign"]["solutionVersionArn"]
+    assert v1 == _xcom(first, "train")["solutionVersionArn"]
+    assert "no campaign yet" in _xcom(first, "gate", "decision")["reason"]
+    tracking = ssm.get_parameter(Name="/mlops/personalize/tracking-id")["Parameter"]["Value"]
+    assert tracking
+
+    second, states = _run(dag, {**up, "month": "2011-10", "training_window_months": 3})
+    assert second.state == "success", states
+    decision = _xcom(second, "gate", "decision")
+    v2 = _xcom(second, "train")["solutionVersionArn"]
+    assert decision["deploy"], decision
+    served = personalize.describe_campaign(campaignArn=campaign_arn)["campaign"]
+    assert served["solutionVersionArn"] == v2 and served["latestCampaignUpdate"]["status"] == "ACTIVE"
+
+    third, states = _run(dag, {**up, "month": "2011-09", "training_window_months": 1})
+    out = capfd.readouterr().out
+    assert third.state == "success", states
+    decision = _xcom(third, "gate", "decision")
+    assert not decision["deploy"] and "keeps" in decision["reason"], decision
+    assert states["deploy_campaign"] == "skipped" and states["record"] == "success"
+    assert personalize.describe_campaign(campaignArn=campaign_arn)["campaign"]["solutionVersionArn"] == v2
+    assert "the campaign keeps" in out
+
+    import mlflow
+
+    runs = mlflow.MlflowClient(mlflow_conn.url).search_runs(
+        [mlflow.MlflowClient(mlflow_conn.url).get_experiment_by_name("personalize-training").experiment_id]
+    )
+    assert {r.data.tags["deployed"] for r in runs} == {"true", "false"}
+    assert all("normalized_discounted_cumulative_gain_at_10" in r.data.metrics for r in runs)
+
+
+def test_update_mode_is_refused_for_a_recipe_without_it(dag, processed, aws_conn, mlflow_conn, capfd):
+    run, states = _run(dag, {"recipe": "aws-similar-items", "training_mode": "UPDATE", "month": "2011-10"})
+    assert run.state == "failed" and states["plan"] == "failed"
+    assert "training_mode UPDATE is only possible with" in capfd.readouterr().out
