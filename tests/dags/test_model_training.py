@@ -104,6 +104,16 @@ def alias_of(mlflow_server, alias: str):
     )
 
 
+def packages(stack) -> list[dict]:
+    """The group's packages of the `recommender` model (other tests add theirs to the group)."""
+    found = stack.client("sagemaker").list_model_packages(ModelPackageGroupName="mlops-recommender")
+    return [
+        p
+        for p in found["ModelPackageSummaryList"]
+        if p.get("ModelPackageDescription", "").startswith("MLflow recommender version ")
+    ]
+
+
 def test_the_lifecycle_of_training_decisions(dag, processed, aws_conn, mlflow_conn, capfd):
     for task_id in ("assess", "register", "stage_data", "package_code"):
         dag.get_task(task_id).retries = 0  # a failure here is a bug: no retry delay in tests
@@ -116,21 +126,13 @@ def test_the_lifecycle_of_training_decisions(dag, processed, aws_conn, mlflow_co
     assert champion.version == "1" and champion.tags["train_months"] == "2011-07,2011-08"
     logged = "".join(capfd.readouterr())
     assert "retrain: no champion model yet" in logged
-    packages = aws_conn.client("sagemaker").list_model_packages(ModelPackageGroupName="mlops-recommender")
-    assert [p["ModelApprovalStatus"] for p in packages["ModelPackageSummaryList"]] == ["Approved"]
+    assert [p["ModelApprovalStatus"] for p in packages(aws_conn)] == ["Approved"]
 
     # a rerun of that DAG run's registration finds its MLflow run and version: nothing new
     again = rerun_register(first)
     assert (again["version"], again["new_version"]) == ("1", False)
     assert len(versions(mlflow_conn)) == 1
-    assert (
-        len(
-            aws_conn.client("sagemaker").list_model_packages(ModelPackageGroupName="mlops-recommender")[
-                "ModelPackageSummaryList"
-            ]
-        )
-        == 1
-    )
+    assert len(packages(aws_conn)) == 1
 
     # 2. the same month again: no drift, no decay, young model -> nothing is trained
     quiet = dag.test(run_conf={"month": "2011-09", "training_window_months": 2})
@@ -158,12 +160,7 @@ def test_the_lifecycle_of_training_decisions(dag, processed, aws_conn, mlflow_co
     assert run.data.tags["data.train"].startswith("s3://mlops-platform-dev-")
     assert run.data.metrics["challenger_ndcg_at_10"] >= run.data.metrics["champion_ndcg_at_10"]
     assert run.data.metrics["challenger_ndcg_at_10"] > run.data.metrics["baseline_ndcg_at_10"]
-    statuses = [
-        p["ModelApprovalStatus"]
-        for p in aws_conn.client("sagemaker").list_model_packages(ModelPackageGroupName="mlops-recommender")[
-            "ModelPackageSummaryList"
-        ]
-    ]
+    statuses = [p["ModelApprovalStatus"] for p in packages(aws_conn)]
     assert sorted(statuses) == ["Approved", "PendingManualApproval"]
 
 
