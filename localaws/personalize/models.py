@@ -81,7 +81,9 @@ class PersonalizeBackend:
         self.region = region
         self.delay = float(os.environ.get("LOCALAWS_PERSONALIZE_DELAY_S", "1"))
         self.resources: dict[str, Resource] = {}
-        self.rows: dict[str, pd.DataFrame] = {}  # dataset arn -> imported (and streamed) rows
+        self.rows: dict[str, pd.DataFrame] = {}  # dataset arn -> bulk-imported rows
+        # dataset arn -> rows from PutEvents: a FULL import replaces bulk data only, as on AWS
+        self.events: dict[str, pd.DataFrame] = {}
         self.models: dict[str, recipes.TrainedModel] = {}  # solution version arn -> trained model
         self.trackers: dict[str, str] = {}  # tracking id -> event tracker arn
         self._lock = threading.RLock()
@@ -308,7 +310,8 @@ class PersonalizeBackend:
 
         def fit() -> None:
             with self._lock:
-                frame = self.rows.get(interactions)
+                parts = [f for f in (self.rows.get(interactions), self.events.get(interactions)) if f is not None]
+            frame = pd.concat(parts, ignore_index=True) if parts else None
             if frame is None:
                 raise recipes.TrainingError(f"The dataset group {group.arn} has no imported interactions.")
             hp = {
@@ -441,8 +444,8 @@ class PersonalizeBackend:
             return
         frame = pd.DataFrame(rows).rename(columns=str.lower)
         with self._lock:
-            previous = self.rows.get(interactions)
-            self.rows[interactions] = frame if previous is None else pd.concat([previous, frame], ignore_index=True)
+            previous = self.events.get(interactions)
+            self.events[interactions] = frame if previous is None else pd.concat([previous, frame], ignore_index=True)
 
     # --- runtime -----------------------------------------------------------------------------
     def serving_model(self, campaign_arn: str) -> recipes.TrainedModel:

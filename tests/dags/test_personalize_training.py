@@ -118,3 +118,58 @@ def test_update_mode_is_refused_for_a_recipe_without_it(dag, processed, aws_conn
     run, states = _run(dag, {"recipe": "aws-similar-items", "training_mode": "UPDATE", "month": "2011-10"})
     assert run.state == "failed" and states["plan"] == "failed"
     assert "training_mode UPDATE is only possible with" in capfd.readouterr().out
+
+
+def test_the_api_serves_the_campaign_and_events_feed_an_update(
+    dag, processed, stack, aws_conn, mlflow_conn, monkeypatch
+):
+    """After the runs above: the recommendation API answers from the campaign the DAG published, and
+    events put with the published tracking id are trained on by an UPDATE run."""
+    import json
+    import types
+    from datetime import UTC, datetime
+
+    from include.recommendation_api import handler as api
+
+    ssm = stack.client("ssm")
+    if not ssm.get_parameters(Names=[api.CAMPAIGN_PARAMETER])["Parameters"]:
+        pytest.skip("needs the campaign of the test above")
+    monkeypatch.setitem(api._clients, "ssm", ssm)
+    monkeypatch.setitem(api._clients, "personalize-runtime", stack.client("personalize-runtime"))
+    monkeypatch.setitem(api._campaign, "arn", None)
+    context = types.SimpleNamespace(aws_request_id="req-1")
+
+    def get(user: str, n: str | None = None) -> tuple[int, dict]:
+        event = {"pathParameters": {"userId": user}, "queryStringParameters": {"numResults": n} if n else None}
+        answer = api.handler(event, context)
+        return answer["statusCode"], json.loads(answer["body"])
+
+    status, body = get("17850", "5")
+    assert status == 200 and len(body["items"]) == 5 and body["recommendationId"]
+    assert get("never-seen-customer", "3")[0] == 200  # new users get the popular items
+    assert get("17850", "0") == (400, {"message": "numResults must be an integer from 1 to 500"})
+
+    tracking = ssm.get_parameter(Name="/mlops/personalize/tracking-id")["Parameter"]["Value"]
+    stack.client("personalize-events").put_events(
+        trackingId=tracking,
+        userId="web-visitor-1",
+        sessionId="session-1",
+        eventList=[
+            {"eventType": "purchase", "itemId": item, "sentAt": datetime.now(UTC)} for item in ("85123A", "22423")
+        ],
+    )
+    run, states = _run(
+        dag,
+        {
+            "recipe": "aws-user-personalization",
+            "training_mode": "UPDATE",
+            "month": "2011-10",
+            "training_window_months": 3,
+        },
+    )
+    assert run.state == "success", states
+    version = _xcom(run, "train")
+    assert version["trainingMode"] == "UPDATE"
+    # the streamed customer is in what the UPDATE version learned (the FULL import kept the events)
+    trained = stack.backend("personalize", "123456789012", "us-east-1").models[version["solutionVersionArn"]]
+    assert "web-visitor-1" in trained.users
