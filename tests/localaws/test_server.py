@@ -190,7 +190,7 @@ def test_runs_as_a_process_with_host_and_port_flags(tmp_path):
         remote = type("Remote", (), {"url": url})()
         control(remote, "faults", "POST", {"service": "s3", "operation": "ListObjectsV2"})
         assert control(remote, "reset", "POST") == {"status": "reset"}
-        assert control(remote, "faults") == {"api": [], "jobs": []}
+        assert control(remote, "faults") == {"api": [], "jobs": [], "models": []}
         assert s3.list_buckets()["Buckets"] == []
     finally:
         process.send_signal(signal.SIGTERM)
