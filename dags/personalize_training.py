@@ -89,7 +89,12 @@ Runs when a month has been preprocessed (the `online_retail_processed_month` Ass
     },
 )
 def personalize_training():
-    waits = {"aws_conn_id": AWS_CONN_ID, "waiter_delay": 30, "waiter_max_attempts": 480}
+    waits = {
+        "aws_conn_id": AWS_CONN_ID,
+        "waiter_delay": 30,
+        "waiter_max_attempts": 480,
+        "execution_timeout": timedelta(hours=4),
+    }
 
     @task(execution_timeout=timedelta(minutes=5))
     def plan(params=None, dag_run=None, run_id=None, triggering_asset_events=None) -> dict:
@@ -153,6 +158,7 @@ def personalize_training():
         name=f"{{{{ {PLAN}['schema'] }}}}",
         schema=f"{{{{ {PLAN}['schema_json'] }}}}",
         aws_conn_id=AWS_CONN_ID,
+        execution_timeout=timedelta(minutes=10),
     )
     dataset = PersonalizeCreateDatasetOperator(
         task_id="dataset",
@@ -169,7 +175,6 @@ def personalize_training():
         data_location="{{ ti.xcom_pull(task_ids='validate_and_stage')['uri'] }}",
         role_arn=f"{{{{ {PLAN}['role_arn'] }}}}",
         import_mode="FULL",
-        execution_timeout=timedelta(hours=3),
         **waits,
     )
     solution = PersonalizeCreateSolutionOperator(
@@ -184,13 +189,13 @@ def personalize_training():
         name=f"{{{{ {PLAN}['version_name'] }}}}",
         solution_arn="{{ ti.xcom_pull(task_ids='solution')['solutionArn'] }}",
         training_mode=f"{{{{ {PLAN}['training_mode'] }}}}",
-        execution_timeout=timedelta(hours=12),
-        **{**waits, "waiter_delay": 60, "waiter_max_attempts": 720},
+        **{**waits, "waiter_delay": 60, "waiter_max_attempts": 720, "execution_timeout": timedelta(hours=13)},
     )
     metrics = PersonalizeSolutionMetricsOperator(
         task_id="metrics",
         solution_version_arn="{{ ti.xcom_pull(task_ids='train')['solutionVersionArn'] }}",
         aws_conn_id=AWS_CONN_ID,
+        execution_timeout=timedelta(minutes=10),
     )
     decided = gate(the_plan, trained.output, metrics.output)
     campaign = PersonalizeDeployCampaignOperator(
@@ -198,7 +203,6 @@ def personalize_training():
         name=f"{{{{ {PLAN}['campaign'] }}}}",
         solution_version_arn="{{ ti.xcom_pull(task_ids='train')['solutionVersionArn'] }}",
         min_provisioned_tps="{{ params.min_provisioned_tps }}",
-        execution_timeout=timedelta(hours=2),
         **waits,
     )
     published = publish_campaign(campaign.output)

@@ -141,6 +141,29 @@ def drop_by_hand(stack: LocalAwsStack):
     return contextlib.nullcontext()
 
 
+def personalize_campaign(stack: LocalAwsStack, conf: dict) -> str:
+    """The campaign's metrics, and the recommendation API's answer for a real customer."""
+    import types
+
+    from include.recommendation_api import handler as api
+
+    ssm, personalize = stack.client("ssm"), stack.client("personalize")
+    campaign = personalize.describe_campaign(
+        campaignArn=ssm.get_parameter(Name=api.CAMPAIGN_PARAMETER)["Parameter"]["Value"]
+    )["campaign"]
+    metrics = personalize.get_solution_metrics(solutionVersionArn=campaign["solutionVersionArn"])["metrics"]
+    api._clients.update({"ssm": ssm, "personalize-runtime": stack.client("personalize-runtime")})
+    event = {"pathParameters": {"userId": "12748"}, "queryStringParameters": {"numResults": "5"}}
+    answer = api.handler(event, types.SimpleNamespace(aws_request_id="demo"))
+    items = [i["itemId"] for i in json.loads(answer["body"]).get("items", [])]
+    return (
+        f"campaign {campaign['name']} {campaign['status']} (NDCG@10 "
+        f"{metrics['normalized_discounted_cumulative_gain_at_10']:.4f}, precision@10 {metrics['precision_at_10']:.4f}, "
+        f"coverage {metrics['coverage']:.4f}); "
+        f"GET /recommendations/12748?numResults=5 -> {answer['statusCode']} {items}"
+    )
+
+
 _events_seen: dict[str, int] = {}
 
 
@@ -209,6 +232,12 @@ LIFECYCLE = [
         "a model copied by hand to models/recommender/hand-baseline/ is checked and registered",
         dropped_models,
         background=drop_by_hand,
+    ),
+    Step(
+        "personalize_training",
+        {"month": "2011-10", "training_window_months": 3, "recipe": "aws-user-personalization"},
+        "Amazon Personalize: validate, import August-October, train, gate, create the campaign; call the API",
+        personalize_campaign,
     ),
 ]
 
