@@ -16,16 +16,18 @@ UV_VERSION := 0.13.8
 LOCAL_DIR ?= $(CURDIR)/.local
 LOCALAWS_PORT ?= 4566
 MLFLOW_PORT ?= 5001
+AIRFLOW_PORT ?= 8080
 
 export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 export LOCAL_DIR LOCALAWS_PORT MLFLOW_PORT
 
-.PHONY: help venv lock test lint scan unit demo stack clean
+.PHONY: help venv lock test lint scan unit demo stack up clean
 
 help:
 	@echo "make test   - lint (ruff, cfn-lint), security scan (checkov) and the whole test suite"
 	@echo "make demo   - start the local AWS stack and MLflow, run every DAG in lifecycle order"
 	@echo "make stack  - run the local AWS stack and MLflow in the foreground"
+	@echo "make up     - the stack, MLflow and Airflow (UI on :8080) on the demo's state, in the foreground"
 	@echo "make lock   - recompile requirements*.txt from requirements*.in"
 	@echo "make clean  - remove .venv and .local"
 
@@ -68,6 +70,12 @@ demo: venv
 
 stack: venv
 	$(BIN)/python -m localaws --port $(LOCALAWS_PORT) --mlflow-port $(MLFLOW_PORT)
+
+# The embedded default with a UI: Airflow standalone on the demo's metadata DB and MLflow store,
+# over a fresh local AWS stack (provisioned; run infra_bootstrap from the UI to deploy the stacks).
+up: venv
+	$(BIN)/python -m localaws --port $(LOCALAWS_PORT) --mlflow-port $(MLFLOW_PORT) --state-dir $(LOCAL_DIR)/demo \
+		--provision --airflow --airflow-port $(AIRFLOW_PORT)
 
 clean:
 	rm -rf $(VENV) $(SCAN_VENV) $(LOCAL_DIR)

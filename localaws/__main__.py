@@ -2,14 +2,18 @@
 
 Writes `<state-dir>/airflow.env`, the exports that point Airflow at it:
     source .local/airflow.env && airflow dags test raw_data_landing
+With `--airflow`, also runs `airflow standalone` (API server and UI, scheduler, DAG processor,
+triggerer) on that environment: the embedded default behind `make up`.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -29,6 +33,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--provision", action="store_true", help="create the platform's local resources")
     parser.add_argument("--access-log", action="store_true", help="log every request (werkzeug access log)")
     parser.add_argument("--state-dir", type=Path, default=Path(".local"), help="where state and logs go")
+    parser.add_argument("--airflow", action="store_true", help="also run `airflow standalone` (UI, scheduler, ...)")
+    parser.add_argument("--airflow-port", type=int, default=8080, help="the Airflow UI / API server port")
     return parser.parse_args(argv)
 
 
@@ -61,12 +67,47 @@ def main(argv: list[str] | None = None) -> int:
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
+    airflow = None
+    if args.airflow:
+        airflow = start_airflow(env, state_dir, args.host, args.airflow_port, done)
     done.wait()
     print("stopping", flush=True)
+    if airflow is not None:
+        airflow.terminate()
+        try:
+            airflow.wait(30)
+        except subprocess.TimeoutExpired:
+            airflow.kill()
     if mlflow is not None:
         mlflow.stop()
     stack.stop()
     return 0
+
+
+def start_airflow(env: dict[str, str], state_dir: Path, host: str, port: int, done: threading.Event):
+    """`airflow standalone` on the local environment; its output goes to <state-dir>/airflow/standalone.log."""
+    log_path = state_dir / "airflow" / "standalone.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    full = {
+        **os.environ,
+        **env,
+        "AIRFLOW__API__HOST": host,
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://{host}:{port}",
+        # loopback only, one user: the simple auth manager without a login page
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+    }
+    airflow_bin = str(Path(sys.executable).with_name("airflow"))
+    log = log_path.open("a")
+    process = subprocess.Popen([airflow_bin, "standalone"], env=full, stdout=log, stderr=subprocess.STDOUT)
+    print(f"Airflow UI on http://{host}:{port} (log: {log_path}); Ctrl-C stops everything", flush=True)
+
+    def watch() -> None:
+        process.wait()
+        done.set()  # Airflow stopping on its own stops the rest too
+
+    threading.Thread(target=watch, daemon=True).start()
+    return process
 
 
 if __name__ == "__main__":
