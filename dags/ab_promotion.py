@@ -7,6 +7,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from mlops.alerting import failure_alert
 from mlops.assets import MODEL_CANDIDATE
 from mlops.operators.sagemaker_endpoint import SageMakerDeployEndpointOperator, SageMakerEndpointWeightsOperator
 from mlops.sensors.ab_test import AbTestSensor
@@ -51,7 +52,12 @@ or by hand for a given version.
     max_active_runs=1,
     tags=["serving", "sagemaker", "ab-test", "mlflow"],
     doc_md=DOC,
-    default_args={"owner": "mlops", "retries": 2, "retry_delay": timedelta(minutes=1)},
+    default_args={
+        "on_failure_callback": failure_alert(),
+        "owner": "mlops",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=1),
+    },
     params={
         "model_name": Param("", type="string", title="Registered model", description="Empty: the Asset event's."),
         "version": Param(

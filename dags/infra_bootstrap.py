@@ -7,6 +7,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from mlops.alerting import failure_alert
 from mlops.assets import PLATFORM_STACKS
 from mlops.operators.cloudformation import CloudFormationDeployOperator, PublishStackOutputsOperator
 
@@ -63,7 +64,12 @@ A stack left in `ROLLBACK_COMPLETE` by a failed first creation is deleted and re
     max_active_runs=1,
     tags=["infra", "cloudformation"],
     doc_md=DOC,
-    default_args={"owner": "platform", "retries": 1, "retry_delay": timedelta(minutes=1)},
+    default_args={
+        "on_failure_callback": failure_alert(),
+        "owner": "platform",
+        "retries": 1,
+        "retry_delay": timedelta(minutes=1),
+    },
     params={
         "environment": Param("dev", enum=["dev", "staging", "prod"], title="Environment"),
         "project": Param("mlops", type="string", pattern=r"^[a-z][a-z0-9-]{1,20}$", title="Project name"),

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
+from mlops.alerting import failure_alert
 from mlops.assets import MODEL_CANDIDATE
 
 AWS_CONN_ID = "aws_default"
@@ -36,7 +37,12 @@ with the reason and is marked rejected, so it is reported once and never retried
     max_active_runs=1,
     tags=["serving", "mlflow"],
     doc_md=DOC,
-    default_args={"owner": "mlops", "retries": 1, "retry_delay": timedelta(minutes=1)},
+    default_args={
+        "on_failure_callback": failure_alert(),
+        "owner": "mlops",
+        "retries": 1,
+        "retry_delay": timedelta(minutes=1),
+    },
 )
 def model_drop():
     @task(execution_timeout=timedelta(minutes=5))

@@ -8,6 +8,7 @@ import pendulum
 from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
 from airflow.sdk import Param, dag, task
 
+from mlops.alerting import failure_alert
 from mlops.assets import MODEL_CANDIDATE, PROCESSED_MONTH
 from mlops.params import month_param
 
@@ -51,6 +52,7 @@ Runs when a month has been preprocessed (the `online_retail_processed_month` Ass
     tags=["training", "sagemaker", "mlflow"],
     doc_md=DOC,
     default_args={
+        "on_failure_callback": failure_alert(),
         "owner": "mlops",
         "retries": 1,
         "retry_delay": timedelta(minutes=2),

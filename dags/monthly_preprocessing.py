@@ -8,6 +8,7 @@ import pendulum
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk import Param, dag, task
 
+from mlops.alerting import failure_alert
 from mlops.assets import PROCESSED_MONTH
 from mlops.operators.ecs import EcsJobOperator, private_network
 from mlops.operators.feature_store import FeatureStoreIngestOperator
@@ -56,6 +57,7 @@ def _month_end(month: str) -> str:
     tags=["preprocessing", "ecs", "data", "feature-store"],
     doc_md=DOC,
     default_args={
+        "on_failure_callback": failure_alert(),
         "owner": "mlops",
         "retries": 1,
         "retry_delay": timedelta(minutes=2),

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from mlops.alerting import failure_alert
 from mlops.assets import PROCESSED_MONTH
 from mlops.operators.personalize import (
     PersonalizeCreateDatasetGroupOperator,
@@ -56,7 +57,12 @@ Runs when a month has been preprocessed (the `online_retail_processed_month` Ass
     max_active_runs=1,
     tags=["personalize", "training", "mlflow"],
     doc_md=DOC,
-    default_args={"owner": "mlops", "retries": 1, "retry_delay": timedelta(minutes=2)},
+    default_args={
+        "on_failure_callback": failure_alert(),
+        "owner": "mlops",
+        "retries": 1,
+        "retry_delay": timedelta(minutes=2),
+    },
     params={
         "month": month_param(
             "The newest month to train on; empty: the Asset event's month, else the month before the run.",

@@ -8,6 +8,7 @@ import pendulum
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk import dag, task
 
+from mlops.alerting import failure_alert
 from mlops.assets import RAW_MONTH
 from mlops.operators.ecs import EcsJobOperator, private_network
 from mlops.params import month_param
@@ -39,6 +40,7 @@ Stack outputs (cluster, task definition, buckets, subnets) are read at run time 
     tags=["landing", "ecs", "data"],
     doc_md=DOC,
     default_args={
+        "on_failure_callback": failure_alert(),
         "owner": "mlops",
         "retries": 2,
         "retry_delay": timedelta(minutes=2),

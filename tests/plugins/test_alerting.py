@@ -54,7 +54,7 @@ def test_every_dag_alerts_on_failure(airflow_db):
     from mlops.alerting import StackAlertNotifier
     from tests.dags.test_dag_integrity import PROJECT_ROOT
 
-    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"), include_examples=False)
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
     for dag_id, dag in bag.dags.items():
         for t in dag.tasks:
             callbacks = t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback]
