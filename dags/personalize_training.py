@@ -92,12 +92,15 @@ Runs when a month has been preprocessed (the `online_retail_processed_month` Ass
         ),
         "max_regression": Param(0.0, type="number", minimum=0, maximum=1, title="Tolerated relative regression"),
         "min_provisioned_tps": Param(1, type="integer", minimum=1, title="Campaign minimum provisioned TPS"),
+        "check_interval_seconds": Param(
+            30, type="integer", minimum=1, maximum=600, title="Seconds between status checks (deferred)"
+        ),
     },
 )
 def personalize_training():
     waits = {
         "aws_conn_id": AWS_CONN_ID,
-        "waiter_delay": 30,
+        "waiter_delay": "{{ params.check_interval_seconds }}",
         "waiter_max_attempts": 480,
         "execution_timeout": timedelta(hours=4),
     }
@@ -195,7 +198,12 @@ def personalize_training():
         name=f"{{{{ {PLAN}['version_name'] }}}}",
         solution_arn="{{ ti.xcom_pull(task_ids='solution')['solutionArn'] }}",
         training_mode=f"{{{{ {PLAN}['training_mode'] }}}}",
-        **{**waits, "waiter_delay": 60, "waiter_max_attempts": 720, "execution_timeout": timedelta(hours=13)},
+        **{
+            **waits,
+            "waiter_delay": "{{ params.check_interval_seconds * 2 }}",
+            "waiter_max_attempts": 720,
+            "execution_timeout": timedelta(hours=13),
+        },
     )
     metrics = PersonalizeSolutionMetricsOperator(
         task_id="metrics",

@@ -235,7 +235,12 @@ LIFECYCLE = [
     ),
     Step(
         "personalize_training",
-        {"month": "2011-10", "training_window_months": 3, "recipe": "aws-user-personalization"},
+        {
+            "month": "2011-10",
+            "training_window_months": 3,
+            "recipe": "aws-user-personalization",
+            "check_interval_seconds": 2,
+        },
         "Amazon Personalize: validate, import August-October, train, gate, create the campaign; call the API",
         personalize_campaign,
     ),

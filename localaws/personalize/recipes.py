@@ -130,9 +130,13 @@ def train(recipe_arn: str, frame: pd.DataFrame, hyperparameters: dict | None = N
     }
     model = TrainedModel(recipe, list(dataset.users), list(dataset.items), dataset.popularity, history=history)
     if recipe in USER_PERSONALIZATION:
+        import warnings
+
         from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(1, "blas"):  # implicit's advice: its own threads, not BLAS's
+        # implicit's advice: its own threads, not BLAS's (its check still warns inside the limit)
+        with threadpool_limits(1, "blas"), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="OpenBLAS is configured", category=RuntimeWarning)
             model.scoring = trainer("als")(dataset, {"model": "als", **hp})
         recommend = model.scoring.recommend
     elif recipe in SIMILAR_ITEMS:

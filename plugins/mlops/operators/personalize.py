@@ -32,7 +32,7 @@ class _PersonalizeOperator(BaseOperator):
         *,
         aws_conn_id: str | None = "aws_default",
         deferrable: bool = True,
-        waiter_delay: int = 30,
+        waiter_delay: int | str = 30,
         waiter_max_attempts: int = 480,
         **kwargs,
     ) -> None:
@@ -59,7 +59,7 @@ class _PersonalizeOperator(BaseOperator):
                     kind=self.kind,
                     arn=arn,
                     campaign_update=campaign_update,
-                    waiter_delay=self.waiter_delay,
+                    waiter_delay=int(self.waiter_delay),
                     waiter_max_attempts=self.waiter_max_attempts,
                     aws_conn_id=self.aws_conn_id,
                 ),
@@ -68,7 +68,7 @@ class _PersonalizeOperator(BaseOperator):
         waiter = "campaign_update_settled" if campaign_update else f"{self.kind}_settled"
         self.hook.get_waiter(waiter).wait(
             **{KINDS[self.kind][2]: arn},
-            WaiterConfig={"Delay": self.waiter_delay, "MaxAttempts": self.waiter_max_attempts},
+            WaiterConfig={"Delay": int(self.waiter_delay), "MaxAttempts": self.waiter_max_attempts},
         )
         return self.finish(self.hook.describe(self.kind, arn))
 
@@ -96,7 +96,7 @@ def _jsonable(value: Any) -> Any:
 
 
 class PersonalizeCreateDatasetGroupOperator(_PersonalizeOperator):
-    template_fields: Sequence[str] = ("name",)
+    template_fields: Sequence[str] = ("name", "waiter_delay")
     kind = "dataset_group"
 
     def __init__(self, *, name: str, **kwargs) -> None:
@@ -112,7 +112,7 @@ class PersonalizeCreateDatasetGroupOperator(_PersonalizeOperator):
 class PersonalizeCreateSchemaOperator(_PersonalizeOperator):
     """Schemas have no status: created or reused (an existing one with other fields is an error)."""
 
-    template_fields: Sequence[str] = ("name", "schema")
+    template_fields: Sequence[str] = ("name", "schema", "waiter_delay")
     kind = "schema"
 
     def __init__(self, *, name: str, schema: str, **kwargs) -> None:
@@ -126,7 +126,7 @@ class PersonalizeCreateSchemaOperator(_PersonalizeOperator):
 
 
 class PersonalizeCreateDatasetOperator(_PersonalizeOperator):
-    template_fields: Sequence[str] = ("name", "dataset_group_arn", "dataset_type", "schema_arn")
+    template_fields: Sequence[str] = ("name", "dataset_group_arn", "dataset_type", "schema_arn", "waiter_delay")
     kind = "dataset"
 
     def __init__(self, *, name: str, dataset_group_arn: str, dataset_type: str, schema_arn: str, **kwargs) -> None:
@@ -146,7 +146,14 @@ class PersonalizeDatasetImportOperator(_PersonalizeOperator):
     :param import_mode: FULL (replace the dataset) or INCREMENTAL (append)
     """
 
-    template_fields: Sequence[str] = ("job_name", "dataset_arn", "data_location", "role_arn", "import_mode")
+    template_fields: Sequence[str] = (
+        "job_name",
+        "dataset_arn",
+        "data_location",
+        "role_arn",
+        "import_mode",
+        "waiter_delay",
+    )
     kind = "dataset_import_job"
 
     def __init__(
@@ -165,7 +172,7 @@ class PersonalizeDatasetImportOperator(_PersonalizeOperator):
 
 
 class PersonalizeCreateSolutionOperator(_PersonalizeOperator):
-    template_fields: Sequence[str] = ("name", "dataset_group_arn", "recipe_arn", "solution_config")
+    template_fields: Sequence[str] = ("name", "dataset_group_arn", "recipe_arn", "solution_config", "waiter_delay")
     template_fields_renderers = {"solution_config": "json"}
     kind = "solution"
 
@@ -190,7 +197,7 @@ class PersonalizeTrainSolutionVersionOperator(_PersonalizeOperator):
     :param training_mode: FULL, or UPDATE (only where the recipe allows it; the service refuses otherwise)
     """
 
-    template_fields: Sequence[str] = ("name", "solution_arn", "training_mode")
+    template_fields: Sequence[str] = ("name", "solution_arn", "training_mode", "waiter_delay")
     kind = "solution_version"
 
     def __init__(self, *, name: str, solution_arn: str, training_mode: str = "FULL", **kwargs) -> None:
@@ -206,7 +213,7 @@ class PersonalizeTrainSolutionVersionOperator(_PersonalizeOperator):
 
 
 class PersonalizeSolutionMetricsOperator(_PersonalizeOperator):
-    template_fields: Sequence[str] = ("solution_version_arn",)
+    template_fields: Sequence[str] = ("solution_version_arn", "waiter_delay")
     kind = "solution_version"
 
     def __init__(self, *, solution_version_arn: str, **kwargs) -> None:
@@ -222,7 +229,13 @@ class PersonalizeSolutionMetricsOperator(_PersonalizeOperator):
 class PersonalizeDeployCampaignOperator(_PersonalizeOperator):
     """Create the campaign, or update it to the solution version and capacity when they differ."""
 
-    template_fields: Sequence[str] = ("name", "solution_version_arn", "min_provisioned_tps", "campaign_config")
+    template_fields: Sequence[str] = (
+        "name",
+        "solution_version_arn",
+        "min_provisioned_tps",
+        "campaign_config",
+        "waiter_delay",
+    )
     kind = "campaign"
 
     def __init__(
@@ -256,7 +269,7 @@ class PersonalizeDeployCampaignOperator(_PersonalizeOperator):
 
 
 class PersonalizeCreateEventTrackerOperator(_PersonalizeOperator):
-    template_fields: Sequence[str] = ("name", "dataset_group_arn")
+    template_fields: Sequence[str] = ("name", "dataset_group_arn", "waiter_delay")
     kind = "event_tracker"
 
     def __init__(self, *, name: str, dataset_group_arn: str, **kwargs) -> None:
