@@ -21,7 +21,7 @@ AIRFLOW_PORT ?= 8080
 export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 export LOCAL_DIR LOCALAWS_PORT MLFLOW_PORT
 
-.PHONY: help venv lock test lint scan unit demo stack up clean
+.PHONY: help venv lock test lint scan unit demo stack up browser clean
 
 help:
 	@echo "make test   - lint (ruff, cfn-lint), security scan (checkov) and the whole test suite"
@@ -76,6 +76,11 @@ stack: venv
 up: venv
 	$(BIN)/python -m localaws --port $(LOCALAWS_PORT) --mlflow-port $(MLFLOW_PORT) --state-dir $(LOCAL_DIR)/demo \
 		--provision --airflow --airflow-port $(AIRFLOW_PORT)
+
+# Headless Chromium for the topology test's UI screenshot (Debian's package; CI runs this first).
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+		(DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null)
 
 clean:
 	rm -rf $(VENV) $(SCAN_VENV) $(LOCAL_DIR)

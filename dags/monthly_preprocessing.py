@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk import Param, dag, task
 
 from mlops.alerting import failure_alert
@@ -13,6 +12,7 @@ from mlops.assets import PROCESSED_MONTH
 from mlops.operators.ecs import EcsJobOperator, private_network
 from mlops.operators.feature_store import FeatureStoreIngestOperator
 from mlops.params import month_param
+from mlops.sensors.s3_key import S3KeyCheckIntervalSensor
 
 AWS_CONN_ID = "aws_default"
 CONTAINER = "preprocess"  # container name in the preprocessing stack's task definition
@@ -65,6 +65,9 @@ def _month_end(month: str) -> str:
     },
     params={
         "month": month_param("Month to preprocess; empty means the month before the run's date."),
+        "raw_check_seconds": Param(
+            600, type="integer", minimum=5, maximum=3600, title="Seconds between checks for the raw month (deferred)"
+        ),
         "refit_model": Param(
             False, type="boolean", title="Refit the preprocessing model", description="Fit it even if one exists."
         ),
@@ -160,12 +163,12 @@ def monthly_preprocessing():
 
     run_plan = plan()
 
-    wait_for_raw_month = S3KeySensor(
+    wait_for_raw_month = S3KeyCheckIntervalSensor(
         task_id="wait_for_raw_month",
         aws_conn_id=AWS_CONN_ID,
         bucket_key=run_plan["raw_manifest_uri"],
         deferrable=True,
-        poke_interval=600,
+        check_interval="{{ params.raw_check_seconds }}",
         timeout=timedelta(days=2).total_seconds(),
         retries=0,
     )
