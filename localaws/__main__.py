@@ -72,12 +72,12 @@ def main(argv: list[str] | None = None) -> int:
         airflow = start_airflow(env, state_dir, args.host, args.airflow_port, done)
     done.wait()
     print("stopping", flush=True)
-    if airflow is not None:
-        airflow.terminate()
+    if airflow is not None:  # standalone and the components it started: one process group
+        os.killpg(airflow.pid, signal.SIGTERM)
         try:
             airflow.wait(30)
         except subprocess.TimeoutExpired:
-            airflow.kill()
+            os.killpg(airflow.pid, signal.SIGKILL)
     if mlflow is not None:
         mlflow.stop()
     stack.stop()
@@ -96,10 +96,25 @@ def start_airflow(env: dict[str, str], state_dir: Path, host: str, port: int, do
         "AIRFLOW__API__BASE_URL": f"http://{host}:{port}",
         # loopback only, one user: the simple auth manager without a login page
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        # standalone starts its components as `airflow ...`: the venv's, whatever the caller's PATH
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     airflow_bin = str(Path(sys.executable).with_name("airflow"))
     log = log_path.open("a")
-    process = subprocess.Popen([airflow_bin, "standalone"], env=full, stdout=log, stderr=subprocess.STDOUT)
+    # A browsing session, not a production one: every DAG starts paused (the stacks of a fresh
+    # local account are not deployed yet); unpause from the UI, infra_bootstrap first.
+    full["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "True"
+    subprocess.run([airflow_bin, "db", "migrate"], env=full, stdout=log, stderr=subprocess.STDOUT, check=True)
+    subprocess.run(
+        [airflow_bin, "dags", "pause", "--treat-dag-id-as-regex", ".*", "--yes"],
+        env=full,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        check=False,  # nothing to pause in a new home
+    )
+    process = subprocess.Popen(
+        [airflow_bin, "standalone"], env=full, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     print(f"Airflow UI on http://{host}:{port} (log: {log_path}); Ctrl-C stops everything", flush=True)
 
     def watch() -> None:

@@ -13,10 +13,12 @@ MLOPS_REQUIRE_TOPOLOGY=1, which turns that skip into a failure.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -132,7 +134,9 @@ def topology(database, stack, platform, mlflow_server, tmp_path_factory):
     processes = {}
     for name, argv in commands.items():
         with (logs / f"{name}.log").open("w") as log:
-            processes[name] = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=home)
+            processes[name] = subprocess.Popen(
+                argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=home, start_new_session=True
+            )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -141,14 +145,18 @@ def topology(database, stack, platform, mlflow_server, tmp_path_factory):
             assert not dead and time.monotonic() < deadline, f"topology did not come up: {dead}"
             time.sleep(2)
         yield {"url": url, "logs": logs, "processes": processes}
-    finally:
+    finally:  # each component with the processes it forked (Celery's pool, the API server's workers)
         for process in processes.values():
-            process.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
         for process in processes.values():
             try:
                 process.wait(30)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
+        for process in processes.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
 
 
 def _tail(logs: Path) -> str:
