@@ -121,3 +121,18 @@ def test_dependencies_files_and_build_contexts_exist(config):
     assert "AIRFLOW_CONN_MLFLOW_DEFAULT=" in local_env
     for mounted in ("dags", "plugins", "include"):
         assert any(f"./{mounted}:" in v for v in scheduler["volumes"] if isinstance(v, str)), mounted
+
+
+def test_the_job_images_install_what_their_code_needs_from_the_lock_file():
+    """The Dockerfiles pick their pins out of requirements.txt: every name they grep must be there."""
+    import re as regex
+
+    from include.training.package import JOB_REQUIREMENTS
+
+    lock = (PROJECT_ROOT / "requirements.txt").read_text()
+    for dockerfile in ("include/preprocessing/Dockerfile", "include/training/Dockerfile"):
+        names = regex.search(r"grep -E '\^\(([^)]+)\)==", (PROJECT_ROOT / dockerfile).read_text()).group(1).split("|")
+        for name in names:
+            assert regex.search(rf"^{regex.escape(name)}==", lock, regex.MULTILINE), f"{dockerfile}: {name} not locked"
+    training = (PROJECT_ROOT / "include/training/Dockerfile").read_text()
+    assert all(name in training for name in JOB_REQUIREMENTS)
