@@ -66,15 +66,15 @@ unit: venv
 test: lint scan unit
 
 demo: venv
-	$(BIN)/python -m localaws.demo
+	$(BIN)/python -m devstack.demo
 
 stack: venv
-	$(BIN)/python -m localaws --port $(LOCALAWS_PORT) --mlflow-port $(MLFLOW_PORT)
+	$(BIN)/python -m devstack --port $(LOCALAWS_PORT) --mlflow-port $(MLFLOW_PORT)
 
 # The embedded default with a UI: Airflow standalone on the demo's metadata DB and MLflow store,
 # over a fresh local AWS stack (provisioned; run infra_bootstrap from the UI to deploy the stacks).
 up: venv
-	$(BIN)/python -m localaws --port $(LOCALAWS_PORT) --mlflow-port $(MLFLOW_PORT) --state-dir $(LOCAL_DIR)/demo \
+	$(BIN)/python -m devstack --port $(LOCALAWS_PORT) --mlflow-port $(MLFLOW_PORT) --state-dir $(LOCAL_DIR)/demo \
 		--provision --airflow --airflow-port $(AIRFLOW_PORT)
 
 # Headless Chromium for the topology test's UI screenshot (Debian's package; CI runs this first).

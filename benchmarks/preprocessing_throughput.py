@@ -25,8 +25,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from devstack.datasets import online_retail_dir
 from include.preprocessing.schema import RAW_COLUMNS
-from localaws.datasets import online_retail_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 GIB = 1 << 30

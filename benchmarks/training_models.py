@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from devstack.datasets import online_retail_dir
 from include.preprocessing import job as preprocessing
 from include.training import data, metrics
 from include.training.models import trainer
 from include.training.train import REPORTED
-from localaws.datasets import online_retail_dir
 
 TRAIN = ["2010-12", *(f"2011-{m:02d}" for m in range(1, 10))]
 TEST = "2011-10"

@@ -1,128 +1,37 @@
-"""`python -m localaws`: serve the local AWS stack (and MLflow) on loopback until interrupted.
+"""`python -m localaws`: serve the local AWS stack (the emulator alone) on loopback until interrupted.
 
-Writes `<state-dir>/airflow.env`, the exports that point Airflow at it:
-    source .local/airflow.env && airflow dags test raw_data_landing
-With `--airflow`, also runs `airflow standalone` (API server and UI, scheduler, DAG processor,
-triggerer) on that environment: the embedded default behind `make up`.
+The developer's launcher with MLflow, provisioning and Airflow is `python -m devstack`.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
-import shlex
 import signal
-import subprocess
 import sys
 import threading
-from pathlib import Path
 
-from localaws.airflow_env import airflow_environment
-from localaws.mlflow_server import MlflowServer, ensure_artifact_bucket
-from localaws.provision import provision
 from localaws.server import LocalAwsStack
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localaws", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback by default)")
     parser.add_argument("--port", type=int, default=4566, help="AWS endpoint port (0 picks a free one)")
-    parser.add_argument("--mlflow-port", type=int, default=5001, help="MLflow tracking server port")
-    parser.add_argument("--no-mlflow", action="store_true", help="do not start the MLflow server")
-    parser.add_argument("--provision", action="store_true", help="create the platform's local resources")
     parser.add_argument("--access-log", action="store_true", help="log every request (werkzeug access log)")
-    parser.add_argument("--state-dir", type=Path, default=Path(".local"), help="where state and logs go")
-    parser.add_argument("--airflow", action="store_true", help="also run `airflow standalone` (UI, scheduler, ...)")
-    parser.add_argument("--airflow-port", type=int, default=8080, help="the Airflow UI / API server port")
-    return parser.parse_args(argv)
-
-
-def write_env_file(path: Path, env: dict[str, str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(env.items())))
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    state_dir = args.state_dir.resolve()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if not args.access_log:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     stack = LocalAwsStack(args.host, args.port).start()
     print(f"local AWS stack on {stack.url}", flush=True)
-    mlflow = None
-    if not args.no_mlflow:
-        ensure_artifact_bucket(stack.client("s3"))
-        mlflow = MlflowServer(state_dir / "mlflow", stack.url, args.host, args.mlflow_port).start()
-        print(f"MLflow tracking server on {mlflow.url}", flush=True)
-    infra_parameters = None
-    if args.provision:
-        infra_parameters = provision(stack.client)
-        print(f"provisioned the account; stack parameters: {infra_parameters}", flush=True)
-    env_file = state_dir / "airflow.env"
-    env = airflow_environment(state_dir / "airflow", stack.url, mlflow.url if mlflow else None, infra_parameters)
-    write_env_file(env_file, env)
-    print(f"Airflow environment: source {env_file}", flush=True)
-
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
-    airflow = None
-    if args.airflow:
-        airflow = start_airflow(env, state_dir, args.host, args.airflow_port, done)
-    done.wait()
-    print("stopping", flush=True)
-    if airflow is not None:  # standalone and the components it started: one process group
-        os.killpg(airflow.pid, signal.SIGTERM)
-        try:
-            airflow.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(airflow.pid, signal.SIGKILL)
-    if mlflow is not None:
-        mlflow.stop()
+    while not done.wait(0.2):  # bounded: the main thread wakes up, so Python runs the signal handler
+        pass
     stack.stop()
+    print("stopped", flush=True)
     return 0
-
-
-def start_airflow(env: dict[str, str], state_dir: Path, host: str, port: int, done: threading.Event):
-    """`airflow standalone` on the local environment; its output goes to <state-dir>/airflow/standalone.log."""
-    log_path = state_dir / "airflow" / "standalone.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    full = {
-        **os.environ,
-        **env,
-        "AIRFLOW__API__HOST": host,
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__BASE_URL": f"http://{host}:{port}",
-        # loopback only, one user: the simple auth manager without a login page
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        # standalone starts its components as `airflow ...`: the venv's, whatever the caller's PATH
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    airflow_bin = str(Path(sys.executable).with_name("airflow"))
-    log = log_path.open("a")
-    # A browsing session, not a production one: every DAG starts paused (the stacks of a fresh
-    # local account are not deployed yet); unpause from the UI, infra_bootstrap first.
-    full["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "True"
-    subprocess.run([airflow_bin, "db", "migrate"], env=full, stdout=log, stderr=subprocess.STDOUT, check=True)
-    subprocess.run(
-        [airflow_bin, "dags", "pause", "--treat-dag-id-as-regex", ".*", "--yes"],
-        env=full,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        check=False,  # nothing to pause in a new home
-    )
-    process = subprocess.Popen(
-        [airflow_bin, "standalone"], env=full, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    print(f"Airflow UI on http://{host}:{port} (log: {log_path}); Ctrl-C stops everything", flush=True)
-
-    def watch() -> None:
-        process.wait()
-        done.set()  # Airflow stopping on its own stops the rest too
-
-    threading.Thread(target=watch, daemon=True).start()
-    return process
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from localaws.airflow_env import airflow_environment, aws_connection
+from devstack.airflow_env import airflow_environment, aws_connection
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="mlops-tests-airflow-"))
@@ -68,7 +68,7 @@ def stack():
 def account(stack) -> dict[str, dict[str, str]]:
     """The local account before the platform: network, and the partner's drop with two real months.
     Returns the per-stack parameters, also set as the `infra_parameters` Variable."""
-    from localaws.provision import provision
+    from devstack.provision import provision
 
     parameters = provision(stack.client, months=["2011-09", "2011-10"])
     os.environ["AIRFLOW_VAR_INFRA_PARAMETERS"] = json.dumps(parameters)
@@ -131,7 +131,7 @@ def run_dag(dag):
 @pytest.fixture(scope="session")
 def mlflow_server(stack, tmp_path_factory):
     """A local MLflow tracking server, artifacts in the local S3, for the session."""
-    from localaws.mlflow_server import MlflowServer, ensure_artifact_bucket
+    from devstack.mlflow_server import MlflowServer, ensure_artifact_bucket
 
     ensure_artifact_bucket(stack.client("s3"))
     with MlflowServer(tmp_path_factory.mktemp("mlflow"), stack.url, port=free_port()) as server:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from devstack.datasets import month_file
+from devstack.replayer import TrafficReplayer, sessions_from
 from include.preprocessing import job as preprocessing
 from include.training import train
-from localaws.datasets import month_file
-from localaws.replayer import TrafficReplayer, sessions_from
 
 pytestmark = pytest.mark.slow
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"

@@ -76,7 +76,7 @@ def test_aws_waits_do_not_hold_worker_slots(dagbag):
 
 
 def test_every_dag_is_part_of_the_demo_lifecycle(dagbag):
-    from localaws.demo import LIFECYCLE
+    from devstack.demo import LIFECYCLE
 
     assert set(dagbag.dag_ids) == {step.dag_id for step in LIFECYCLE}
 

@@ -10,9 +10,9 @@ import uuid
 
 import pytest
 
+from devstack.datasets import month_file
 from include.preprocessing import job as preprocessing
 from include.training import train
-from localaws.datasets import month_file
 from tests.conftest import asset_event_extras
 
 pytestmark = pytest.mark.slow

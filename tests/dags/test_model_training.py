@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from devstack.datasets import month_file
 from include.jobs import raw_ingest
-from localaws.datasets import month_file
 
 pytestmark = pytest.mark.slow
 DEFAULT_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"

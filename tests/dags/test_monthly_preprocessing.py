@@ -9,8 +9,8 @@ import json
 
 import pytest
 
+from devstack.datasets import month_file
 from include.jobs import raw_ingest
-from localaws.datasets import month_file
 from tests.conftest import asset_event_extras
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
+from devstack.datasets import month_file
 from include.jobs import raw_ingest
-from localaws.datasets import month_file
 
 pytestmark = pytest.mark.slow
 MONTHS = ("2011-08", "2011-09", "2011-10")

@@ -7,9 +7,9 @@ import time
 import pandas as pd
 import pytest
 
+from devstack.datasets import month_file
 from include.personalize.validation import InvalidInteractions, validate
 from include.preprocessing import job as preprocessing
-from localaws.datasets import month_file
 
 
 @pytest.fixture(scope="module")

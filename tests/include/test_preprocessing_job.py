@@ -10,9 +10,9 @@ import uuid
 import pyarrow.parquet as pq
 import pytest
 
+from devstack.datasets import month_file
 from include.preprocessing import __main__ as cli
 from include.preprocessing import config, job
-from localaws.datasets import month_file
 
 
 class Env:

@@ -10,8 +10,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from devstack.datasets import month_file
 from include.preprocessing import job, model, reader, schema
-from localaws.datasets import month_file
 
 HEADER = ",".join(schema.RAW_COLUMNS)
 

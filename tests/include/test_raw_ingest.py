@@ -12,8 +12,8 @@ import uuid
 
 import pytest
 
+from devstack.datasets import month_file
 from include.jobs import raw_ingest
-from localaws.datasets import month_file
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
 ROW = "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"

@@ -7,10 +7,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from devstack.datasets import month_file
 from include.preprocessing import job as preprocessing
 from include.training import drift
 from include.training.decision import decide
-from localaws.datasets import month_file
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from devstack.datasets import month_file
 from include.preprocessing import job as preprocessing
 from include.training import inference, metrics, train
 from include.training.artifact import ScoringModel
-from localaws.datasets import month_file
 
 TRAIN_MONTHS = ("2011-08", "2011-09")
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from localaws.mlflow_server import ARTIFACT_BUCKET, MlflowServer, ensure_artifact_bucket
+from devstack.mlflow_server import ARTIFACT_BUCKET, MlflowServer, ensure_artifact_bucket
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 import pytest
 from botocore.exceptions import ClientError
 
+from devstack.datasets import month_file
 from include.personalize.schema import interactions_schema_json
 from include.preprocessing import job as preprocessing
-from localaws.datasets import month_file
 
 ROLE = "arn:aws:iam::123456789012:role/personalize"
 RECIPE = "arn:aws:personalize:::recipe/"

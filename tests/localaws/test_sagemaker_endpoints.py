@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from devstack.datasets import month_file
 from include.preprocessing import job as preprocessing
 from include.training import train
-from localaws.datasets import month_file
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 ROLE = "arn:aws:iam::123456789012:role/model"

@@ -11,10 +11,10 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
+from devstack.datasets import month_file
 from include.preprocessing import job as preprocessing
 from include.training.package import ENTRY, build_sourcedir
 from include.training.train import METRIC_DEFINITIONS
-from localaws.datasets import month_file
 
 FRAMEWORK_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 ROLE = "arn:aws:iam::123456789012:role/sagemaker-execution"

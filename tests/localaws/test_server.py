@@ -162,14 +162,14 @@ def test_control_api_rejects_bad_fault_specs(stack):
 
 
 def test_runs_as_a_process_with_host_and_port_flags(tmp_path):
-    """`python -m localaws` serves, writes the Airflow env file, resets on request, stops on SIGTERM.
+    """`python -m devstack` serves the stack, writes the Airflow env file, resets on request, stops on SIGTERM.
 
     A separate process, because moto keeps its state per process: a reset here would also wipe
     the session's stack.
     """
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "localaws", "--port", str(port), "--no-mlflow", "--state-dir", str(tmp_path)],
+        [sys.executable, "-m", "devstack", "--port", str(port), "--no-mlflow", "--state-dir", str(tmp_path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -9,9 +9,9 @@ import uuid
 import pendulum
 import pytest
 
+from devstack.datasets import month_file
 from include.personalize.schema import interactions_schema_json
 from include.preprocessing import job as preprocessing
-from localaws.datasets import month_file
 from tests.conftest import run_dag
 
 pytestmark = pytest.mark.slow

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import pytest
 
+from devstack.airflow_env import airflow_environment
+from devstack.datasets import month_file
 from include.jobs import raw_ingest
-from localaws.airflow_env import airflow_environment
-from localaws.datasets import month_file
 from tests.conftest import PROJECT_ROOT, free_port
 
 pytestmark = pytest.mark.slow

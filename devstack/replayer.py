@@ -11,7 +11,7 @@ When the month runs out before the test decides, the replay starts over (`loop`)
 customers again, in the same order - stated in the summary, since repeated sessions are not new
 independent customers.
 
-    PYTHONPATH=. python -m localaws.replayer --endpoint mlops-recommender-dev --month 2011-10
+    PYTHONPATH=. python -m devstack.replayer --endpoint mlops-recommender-dev --month 2011-10
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ class TrafficReplayer:
 def main(argv: list[str] | None = None) -> int:
     import boto3
 
-    parser = argparse.ArgumentParser(prog="localaws.replayer", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="devstack.replayer", description=__doc__.split("\n\n")[0])
     parser.add_argument("--endpoint-url", default="http://127.0.0.1:4566")
     parser.add_argument("--endpoint", default="mlops-recommender-dev")
     parser.add_argument("--namespace", default="MLOps/Recommendations")

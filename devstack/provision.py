@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from localaws.datasets import online_retail_dir
+from devstack.datasets import online_retail_dir
 
 ACCOUNT = "123456789012"  # moto's default account
 DROP_BUCKET = "partner-drop"

@@ -11,7 +11,7 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
-from localaws.jobs import PROJECT_ROOT
+from devstack import PROJECT_ROOT
 
 RELATIVE = Path("shared") / "datasets" / "online-retail"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from localaws.jobs import PROJECT_ROOT
-from localaws.provision import DROP_PREFIX
+from devstack import PROJECT_ROOT
+from devstack.provision import DROP_PREFIX
 
 REGION = "us-east-1"
 

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from localaws.airflow_env import airflow_environment
-from localaws.jobs import PROJECT_ROOT
-from localaws.mlflow_server import MlflowServer, ensure_artifact_bucket
-from localaws.provision import provision
+from devstack import PROJECT_ROOT
+from devstack.airflow_env import airflow_environment
+from devstack.mlflow_server import MlflowServer, ensure_artifact_bucket
+from devstack.provision import provision
 from localaws.server import LocalAwsStack
 
 STATE_DIR = Path(os.environ.get("LOCAL_DIR", PROJECT_ROOT / ".local")) / "demo"
@@ -81,7 +81,7 @@ def trained_model(stack: LocalAwsStack, conf: dict) -> str:
 
 def shop_traffic(stack: LocalAwsStack):
     """The application: October 2011's real customers asking the endpoint for recommendations."""
-    from localaws.replayer import TrafficReplayer, month_sessions
+    from devstack.replayer import TrafficReplayer, month_sessions
 
     ssm = stack.client("ssm")
     bucket = ssm.get_parameter(Name="/mlops/stacks/preprocessing/OutputBucket")["Parameter"]["Value"]
