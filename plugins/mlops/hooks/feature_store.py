@@ -1,9 +1,10 @@
 """SageMaker Feature Store: put a table of features into a feature group, record by record.
 
 `PutRecord` is the only write API; the hook sends records from a small thread pool (boto3 clients
-are thread-safe) with botocore's adaptive retry mode, so throttling slows it down instead of
-failing it. Values are sent as strings, as the API requires; nulls are left out (a feature may be
-absent from a record, the identifier and event time may not).
+are thread-safe) with botocore's adaptive retry mode (`mlops.hooks.retries`, under the user's own
+botocore configuration), so throttling slows it down instead of failing it. Values are sent as
+strings, as the API requires; nulls are left out (a feature may be absent from a record, the
+identifier and event time may not).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
 
+from mlops.hooks.retries import with_retries
+
 
 class FeatureStoreError(ValueError):
     pass
@@ -22,12 +25,21 @@ class FeatureStoreError(ValueError):
 
 class FeatureStoreHook(AwsBaseHook):
     def __init__(self, *args, max_attempts: int = 10, **kwargs) -> None:
-        if kwargs.get("config") is None:
-            kwargs["config"] = Config(retries={"mode": "adaptive", "max_attempts": max_attempts})
         super().__init__(*args, client_type="sagemaker-featurestore-runtime", **kwargs)
+        self.max_attempts = max_attempts
+
+    @property
+    def config(self) -> Config:
+        return with_retries(super().config, "adaptive", self.max_attempts)
 
     def describe_feature_group(self, name: str) -> dict[str, Any]:
-        sagemaker = AwsBaseHook(aws_conn_id=self.aws_conn_id, client_type="sagemaker", region_name=self.region_name)
+        sagemaker = AwsBaseHook(
+            aws_conn_id=self.aws_conn_id,
+            client_type="sagemaker",
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.config,
+        )
         return sagemaker.conn.describe_feature_group(FeatureGroupName=name)
 
     @staticmethod

@@ -12,10 +12,19 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+from airflow.providers.common.compat.sdk import AirflowException
 
 
-class EndpointConflict(ValueError):
+class EndpointConflict(AirflowException):
     """A named SageMaker resource exists with different settings: names must be per version."""
+
+
+class EndpointNotFound(AirflowException):
+    """The endpoint to change does not exist."""
+
+
+class EndpointRolloutFailed(AirflowException):
+    """The endpoint did not reach the wanted state (failed, or rolled back to its previous config)."""
 
 
 def _not_found(err) -> bool:
@@ -103,7 +112,7 @@ class SageMakerEndpointHook(SageMakerHook):
         """UpdateEndpointWeightsAndCapacities unless the weights are already so; True when sent."""
         current = self.find_endpoint(endpoint_name)
         if current is None:
-            raise LookupError(f"endpoint {endpoint_name!r} does not exist")
+            raise EndpointNotFound(f"endpoint {endpoint_name!r} does not exist")
         missing = sorted(set(weights) - set(self.weights_of(current)))
         if missing:
             raise EndpointConflict(

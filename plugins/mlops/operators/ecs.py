@@ -3,10 +3,13 @@
 The provider's `EcsRunTaskOperator` in deferrable mode reports a failed container only as a dict
 of task fields: the job's own error message stays in CloudWatch. `EcsJobOperator` keeps every
 provider behaviour (reattach, deferral, stop on kill) and, on a non-zero exit, reads the last log
-lines of the container's stream and raises with them.
+lines of the container's stream and raises with them (from the public resume method and fields:
+the stream name follows the awslogs driver's documented `prefix/container-name/ecs-task-id`).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
 from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
@@ -43,29 +46,46 @@ class EcsJobOperator(EcsRunTaskOperator):
             **kwargs,
         )
 
-    def _check_success_task(self) -> None:
+    def execute_complete(self, context, event: dict[str, Any] | None = None) -> str | None:
+        """The provider's resume, and on a failed container the last lines of its log in the error.
+
+        Only the deferred path needs this: in the worker, the provider's log fetcher already puts
+        the last lines into the failure."""
         try:
-            super()._check_success_task()
+            return super().execute_complete(context, event)
         except AirflowException as failure:
-            if self.task_log_fetcher is not None or not self._aws_logs_enabled():
+            if not (self.arn and self.awslogs_group and self.awslogs_stream_prefix):
                 raise
+            stream = self.log_stream_name()
             lines = self.last_log_lines(self.number_logs_exception)
             for line in lines:
                 self.log.error("[%s] %s", self.container_name, line)
             raise type(failure)(
                 f"ECS task {self.arn} failed: {failure}\n"
-                f"last {len(lines)} log lines of {self.awslogs_group}/{self._get_logs_stream_name()}:\n"
-                + "\n".join(lines)
+                f"last {len(lines)} log lines of {self.awslogs_group}/{stream}:\n" + "\n".join(lines)
             ) from failure
+
+    def log_stream_name(self) -> str:
+        """The awslogs stream of the task's container, `prefix/container-name/ecs-task-id` (as the
+        awslogs driver names it), or `prefix/ecs-task-id` when the prefix already ends with the
+        container's name or no container is named."""
+        task_id = (self.arn or "").rsplit("/", 1)[-1]
+        prefix = self.awslogs_stream_prefix
+        if self.container_name and not prefix.endswith(f"/{self.container_name}"):
+            return f"{prefix}/{self.container_name}/{task_id}"
+        return f"{prefix}/{task_id}"
 
     def last_log_lines(self, count: int) -> list[str]:
         logs = AwsLogsHook(
-            aws_conn_id=self.aws_conn_id, region_name=self.resolve_awslogs_region(), verify=self.verify
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.resolve_awslogs_region(),
+            verify=self.verify,
+            config=self.botocore_config,
         ).conn
         try:
             events = logs.get_log_events(
                 logGroupName=self.awslogs_group,
-                logStreamName=self._get_logs_stream_name(),
+                logStreamName=self.log_stream_name(),
                 startFromHead=False,
                 limit=count,
             )["events"]

@@ -5,7 +5,8 @@ schema, a campaign's solution version and capacity) and refuses what may not (a 
 recipe) with a clear error. Every wait defers to `PersonalizeSettledTrigger` on the resource's own
 status field - a campaign update's `latestCampaignUpdate.status`, not the campaign's, which stays
 ACTIVE - and a CREATE FAILED ends the task with the service's failureReason. Throttling and
-`LimitExceededException` are retried with backoff by the hook.
+`LimitExceededException` are retried by botocore (see `mlops.hooks.personalize`); the operators'
+`region_name`, `verify` and `botocore_config` reach the hook and the trigger alike.
 """
 
 from __future__ import annotations
@@ -13,42 +14,57 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
-from mlops.hooks.personalize import ACTIVE, KINDS, PersonalizeHook
+from mlops.hooks.personalize import ACTIVE, KINDS, PersonalizeFailed, PersonalizeHook
 from mlops.triggers.personalize import PersonalizeSettledTrigger
 
+__all__ = [
+    "PersonalizeCreateDatasetGroupOperator",
+    "PersonalizeCreateDatasetOperator",
+    "PersonalizeCreateEventTrackerOperator",
+    "PersonalizeCreateSchemaOperator",
+    "PersonalizeCreateSolutionOperator",
+    "PersonalizeDatasetImportOperator",
+    "PersonalizeDeployCampaignOperator",
+    "PersonalizeFailed",
+    "PersonalizeSolutionMetricsOperator",
+    "PersonalizeTrainSolutionVersionOperator",
+]
 
-class PersonalizeFailed(RuntimeError):
-    pass
 
+class _PersonalizeOperator(AwsBaseOperator[PersonalizeHook]):
+    """
+    :param deferrable: wait in the triggerer (True) or in the worker with the same waiter
+    :param waiter_delay: seconds between status checks (templated: a run's Param may set it)
+    :param waiter_max_attempts: status checks before the wait fails
+    """
 
-class _PersonalizeOperator(BaseOperator):
+    aws_hook_class = PersonalizeHook
     ui_color = "#fde2c4"
     kind = ""
 
     def __init__(
         self,
         *,
-        aws_conn_id: str | None = "aws_default",
         deferrable: bool = True,
         waiter_delay: int | str = 30,
         waiter_max_attempts: int = 480,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        self.aws_conn_id = aws_conn_id
         self.deferrable = deferrable
         self.waiter_delay = waiter_delay
         self.waiter_max_attempts = waiter_max_attempts
 
     @property
-    def hook(self) -> PersonalizeHook:
-        return PersonalizeHook(aws_conn_id=self.aws_conn_id)
+    def arn_key(self) -> str:
+        return KINDS[self.kind].arn_key
 
     def settle(self, found: dict[str, Any], campaign_update: bool = False) -> dict[str, Any]:
         """Return the resource once ACTIVE (deferring while it is not), fail with its reason."""
-        arn = found[KINDS[self.kind][2]]
+        arn = found[self.arn_key]
         status = (found.get("latestCampaignUpdate") or {}).get("status") if campaign_update else found.get("status")
         if status == ACTIVE or self.hook.failure(self.kind, found):
             return self.finish(found)
@@ -62,12 +78,15 @@ class _PersonalizeOperator(BaseOperator):
                     waiter_delay=int(self.waiter_delay),
                     waiter_max_attempts=self.waiter_max_attempts,
                     aws_conn_id=self.aws_conn_id,
+                    region_name=self.region_name,
+                    verify=self.verify,
+                    botocore_config=self.botocore_config,
                 ),
                 method_name="execute_complete",
             )
         waiter = "campaign_update_settled" if campaign_update else f"{self.kind}_settled"
         self.hook.get_waiter(waiter).wait(
-            **{KINDS[self.kind][2]: arn},
+            **{self.arn_key: arn},
             WaiterConfig={"Delay": int(self.waiter_delay), "MaxAttempts": self.waiter_max_attempts},
         )
         return self.finish(self.hook.describe(self.kind, arn))
@@ -80,9 +99,13 @@ class _PersonalizeOperator(BaseOperator):
     def finish(self, found: dict[str, Any]) -> dict[str, Any]:
         reason = self.hook.failure(self.kind, found)
         if reason:
-            raise PersonalizeFailed(f"Personalize {self.kind} {found.get(KINDS[self.kind][2])} failed: {reason}")
-        self.log.info("Personalize %s %s is ACTIVE", self.kind, found.get(KINDS[self.kind][2]))
+            raise PersonalizeFailed(f"Personalize {self.kind} {found.get(self.arn_key)} failed: {reason}")
+        self.log.info("Personalize %s %s is ACTIVE", self.kind, found.get(self.arn_key))
         return _jsonable(found)
+
+
+def _said(action: str) -> str:
+    return "exists, reused" if action == "unchanged" else action
 
 
 def _jsonable(value: Any) -> Any:
@@ -96,7 +119,7 @@ def _jsonable(value: Any) -> Any:
 
 
 class PersonalizeCreateDatasetGroupOperator(_PersonalizeOperator):
-    template_fields: Sequence[str] = ("name", "waiter_delay")
+    template_fields: Sequence[str] = aws_template_fields("name", "waiter_delay")
     kind = "dataset_group"
 
     def __init__(self, *, name: str, **kwargs) -> None:
@@ -104,15 +127,15 @@ class PersonalizeCreateDatasetGroupOperator(_PersonalizeOperator):
         self.name = name
 
     def execute(self, context) -> dict[str, Any]:
-        found, created = self.hook.ensure_dataset_group(self.name)
-        self.log.info("dataset group %s: %s", self.name, "created" if created else "exists, reused")
+        found, action = self.hook.ensure_dataset_group(self.name)
+        self.log.info("dataset group %s: %s", self.name, _said(action))
         return self.settle(found)
 
 
 class PersonalizeCreateSchemaOperator(_PersonalizeOperator):
     """Schemas have no status: created or reused (an existing one with other fields is an error)."""
 
-    template_fields: Sequence[str] = ("name", "schema", "waiter_delay")
+    template_fields: Sequence[str] = aws_template_fields("name", "schema", "waiter_delay")
     kind = "schema"
 
     def __init__(self, *, name: str, schema: str, **kwargs) -> None:
@@ -120,13 +143,15 @@ class PersonalizeCreateSchemaOperator(_PersonalizeOperator):
         self.name, self.schema = name, schema
 
     def execute(self, context) -> dict[str, Any]:
-        found, created = self.hook.ensure_schema(self.name, self.schema)
-        self.log.info("schema %s: %s", self.name, "created" if created else "exists, reused")
+        found, action = self.hook.ensure_schema(self.name, self.schema)
+        self.log.info("schema %s: %s", self.name, _said(action))
         return _jsonable(found)
 
 
 class PersonalizeCreateDatasetOperator(_PersonalizeOperator):
-    template_fields: Sequence[str] = ("name", "dataset_group_arn", "dataset_type", "schema_arn", "waiter_delay")
+    template_fields: Sequence[str] = aws_template_fields(
+        "name", "dataset_group_arn", "dataset_type", "schema_arn", "waiter_delay"
+    )
     kind = "dataset"
 
     def __init__(self, *, name: str, dataset_group_arn: str, dataset_type: str, schema_arn: str, **kwargs) -> None:
@@ -146,7 +171,7 @@ class PersonalizeDatasetImportOperator(_PersonalizeOperator):
     :param import_mode: FULL (replace the dataset) or INCREMENTAL (append)
     """
 
-    template_fields: Sequence[str] = (
+    template_fields: Sequence[str] = aws_template_fields(
         "job_name",
         "dataset_arn",
         "data_location",
@@ -164,15 +189,17 @@ class PersonalizeDatasetImportOperator(_PersonalizeOperator):
         self.role_arn, self.import_mode = role_arn, import_mode
 
     def execute(self, context) -> dict[str, Any]:
-        found, created = self.hook.ensure_import_job(
+        found, action = self.hook.ensure_import_job(
             self.job_name, self.dataset_arn, self.data_location, self.role_arn, self.import_mode
         )
-        self.log.info("import job %s: %s", self.job_name, "started" if created else "exists, reused")
+        self.log.info("import job %s: %s", self.job_name, "started" if action == "created" else "exists, reused")
         return self.settle(found)
 
 
 class PersonalizeCreateSolutionOperator(_PersonalizeOperator):
-    template_fields: Sequence[str] = ("name", "dataset_group_arn", "recipe_arn", "solution_config", "waiter_delay")
+    template_fields: Sequence[str] = aws_template_fields(
+        "name", "dataset_group_arn", "recipe_arn", "solution_config", "waiter_delay"
+    )
     template_fields_renderers = {"solution_config": "json"}
     kind = "solution"
 
@@ -184,10 +211,10 @@ class PersonalizeCreateSolutionOperator(_PersonalizeOperator):
         self.solution_config = solution_config
 
     def execute(self, context) -> dict[str, Any]:
-        found, created = self.hook.ensure_solution(
+        found, action = self.hook.ensure_solution(
             self.name, self.dataset_group_arn, self.recipe_arn, self.solution_config
         )
-        self.log.info("solution %s: %s", self.name, "created" if created else "exists, reused")
+        self.log.info("solution %s: %s", self.name, _said(action))
         return self.settle(found)
 
 
@@ -197,7 +224,7 @@ class PersonalizeTrainSolutionVersionOperator(_PersonalizeOperator):
     :param training_mode: FULL, or UPDATE (only where the recipe allows it; the service refuses otherwise)
     """
 
-    template_fields: Sequence[str] = ("name", "solution_arn", "training_mode", "waiter_delay")
+    template_fields: Sequence[str] = aws_template_fields("name", "solution_arn", "training_mode", "waiter_delay")
     kind = "solution_version"
 
     def __init__(self, *, name: str, solution_arn: str, training_mode: str = "FULL", **kwargs) -> None:
@@ -205,15 +232,18 @@ class PersonalizeTrainSolutionVersionOperator(_PersonalizeOperator):
         self.name, self.solution_arn, self.training_mode = name, solution_arn, training_mode
 
     def execute(self, context) -> dict[str, Any]:
-        found, created = self.hook.ensure_solution_version(self.name, self.solution_arn, self.training_mode)
+        found, action = self.hook.ensure_solution_version(self.name, self.solution_arn, self.training_mode)
         self.log.info(
-            "solution version %s (%s): %s", self.name, self.training_mode, "training" if created else "exists"
+            "solution version %s (%s): %s",
+            self.name,
+            self.training_mode,
+            "training" if action == "created" else "exists",
         )
         return self.settle(found)
 
 
 class PersonalizeSolutionMetricsOperator(_PersonalizeOperator):
-    template_fields: Sequence[str] = ("solution_version_arn", "waiter_delay")
+    template_fields: Sequence[str] = aws_template_fields("solution_version_arn", "waiter_delay")
     kind = "solution_version"
 
     def __init__(self, *, solution_version_arn: str, **kwargs) -> None:
@@ -229,7 +259,7 @@ class PersonalizeSolutionMetricsOperator(_PersonalizeOperator):
 class PersonalizeDeployCampaignOperator(_PersonalizeOperator):
     """Create the campaign, or update it to the solution version and capacity when they differ."""
 
-    template_fields: Sequence[str] = (
+    template_fields: Sequence[str] = aws_template_fields(
         "name",
         "solution_version_arn",
         "min_provisioned_tps",
@@ -269,7 +299,7 @@ class PersonalizeDeployCampaignOperator(_PersonalizeOperator):
 
 
 class PersonalizeCreateEventTrackerOperator(_PersonalizeOperator):
-    template_fields: Sequence[str] = ("name", "dataset_group_arn", "waiter_delay")
+    template_fields: Sequence[str] = aws_template_fields("name", "dataset_group_arn", "waiter_delay")
     kind = "event_tracker"
 
     def __init__(self, *, name: str, dataset_group_arn: str, **kwargs) -> None:
@@ -277,6 +307,6 @@ class PersonalizeCreateEventTrackerOperator(_PersonalizeOperator):
         self.name, self.dataset_group_arn = name, dataset_group_arn
 
     def execute(self, context) -> dict[str, Any]:
-        found, created = self.hook.ensure_event_tracker(self.name, self.dataset_group_arn)
-        self.log.info("event tracker %s: %s", self.name, "created" if created else "exists, reused")
+        found, action = self.hook.ensure_event_tracker(self.name, self.dataset_group_arn)
+        self.log.info("event tracker %s: %s", self.name, _said(action))
         return self.settle(found)

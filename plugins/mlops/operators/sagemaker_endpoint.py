@@ -6,7 +6,8 @@ because it always creates). `SageMakerEndpointWeightsOperator` shifts traffic be
 with UpdateEndpointWeightsAndCapacities, which the provider has no operator for. Both defer to the
 provider's SageMakerTrigger (endpoint InService) and check, on completion, that the endpoint
 really reached the wanted state: SageMaker rolls a failed update back to InService on the old
-config, which a status check alone would take for success.
+config, which a status check alone would take for success. The operators' `region_name`, `verify`
+and `botocore_config` reach their hook (built once per task) and the trigger alike.
 """
 
 from __future__ import annotations
@@ -15,20 +16,28 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
-from airflow.sdk import BaseOperator
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
-from mlops.hooks.sagemaker_endpoint import SageMakerEndpointHook
+from mlops.hooks.sagemaker_endpoint import EndpointRolloutFailed, SageMakerEndpointHook
 
 
-class _EndpointOperator(BaseOperator):
+class _EndpointOperator(AwsBaseOperator[SageMakerEndpointHook]):
+    """
+    :param endpoint_name: the endpoint to change
+    :param check_interval: seconds between status checks while waiting for InService
+    :param max_wait: how long the endpoint may take to get there
+    :param deferrable: wait in the triggerer (True) or in the worker with the same waiter
+    """
+
+    aws_hook_class = SageMakerEndpointHook
     ui_color = "#e8d3f0"
 
     def __init__(
         self,
         *,
         endpoint_name: str,
-        aws_conn_id: str | None = "aws_default",
         check_interval: int = 30,
         max_wait: timedelta = timedelta(hours=1),
         deferrable: bool = True,
@@ -36,14 +45,9 @@ class _EndpointOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.endpoint_name = endpoint_name
-        self.aws_conn_id = aws_conn_id
         self.check_interval = check_interval
         self.max_wait = max_wait
         self.deferrable = deferrable
-
-    @property
-    def hook(self) -> SageMakerEndpointHook:
-        return SageMakerEndpointHook(aws_conn_id=self.aws_conn_id)
 
     def _wait(self) -> dict[str, Any] | None:
         attempts = max(1, int(self.max_wait.total_seconds() // self.check_interval))
@@ -55,6 +59,9 @@ class _EndpointOperator(BaseOperator):
                     waiter_delay=self.check_interval,
                     waiter_max_attempts=attempts,
                     aws_conn_id=self.aws_conn_id,
+                    region_name=self.region_name,
+                    verify=self.verify,
+                    botocore_config=self.botocore_config,
                 ),
                 method_name="execute_complete",
                 timeout=self.max_wait,
@@ -67,13 +74,15 @@ class _EndpointOperator(BaseOperator):
     def execute_complete(self, context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         if not event or event.get("status") != "success":
             endpoint = self.hook.find_endpoint(self.endpoint_name) or {}
-            raise RuntimeError(
+            raise EndpointRolloutFailed(
                 f"endpoint {self.endpoint_name} did not reach InService: {event}; "
                 f"status {endpoint.get('EndpointStatus')}, reason: {endpoint.get('FailureReason', 'none given')}"
             )
-        return self.verify(self.hook.find_endpoint(self.endpoint_name) or {})
+        return self.confirm(self.hook.find_endpoint(self.endpoint_name) or {})
 
-    def verify(self, endpoint: dict[str, Any]) -> dict[str, Any]:
+    def confirm(self, endpoint: dict[str, Any]) -> dict[str, Any]:
+        """Fail unless the endpoint is as this task wanted it (a rolled-back update is InService too);
+        returns the XCom."""
         raise NotImplementedError
 
 
@@ -85,7 +94,7 @@ class SageMakerDeployEndpointOperator(_EndpointOperator):
     :param variants: ProductionVariants of the config (VariantName, ModelName, weights, instances)
     """
 
-    template_fields: Sequence[str] = ("endpoint_name", "endpoint_config_name", "models", "variants")
+    template_fields: Sequence[str] = aws_template_fields("endpoint_name", "endpoint_config_name", "models", "variants")
     template_fields_renderers = {"models": "json", "variants": "json"}
 
     def __init__(
@@ -109,12 +118,12 @@ class SageMakerDeployEndpointOperator(_EndpointOperator):
         self.log.info("endpoint %s: %s (config %s)", self.endpoint_name, action, self.endpoint_config_name)
         endpoint = hook.find_endpoint(self.endpoint_name) or {}
         if action == "unchanged" and endpoint.get("EndpointStatus") == "InService":
-            return self.verify(endpoint)
+            return self.confirm(endpoint)
         return self._wait()
 
-    def verify(self, endpoint: dict[str, Any]) -> dict[str, Any]:
+    def confirm(self, endpoint: dict[str, Any]) -> dict[str, Any]:
         if endpoint.get("EndpointConfigName") != self.endpoint_config_name:
-            raise RuntimeError(
+            raise EndpointRolloutFailed(
                 f"endpoint {self.endpoint_name} stayed on config {endpoint.get('EndpointConfigName')!r} instead of "
                 f"{self.endpoint_config_name!r}: the update was rolled back. Reason: "
                 f"{endpoint.get('FailureReason', 'none given')}"
@@ -129,7 +138,7 @@ class SageMakerEndpointWeightsOperator(_EndpointOperator):
     :param weights: desired weight per variant name (variants left out keep theirs)
     """
 
-    template_fields: Sequence[str] = ("endpoint_name", "weights")
+    template_fields: Sequence[str] = aws_template_fields("endpoint_name", "weights")
 
     def __init__(self, *, weights: dict[str, float], **kwargs) -> None:
         super().__init__(**kwargs)
@@ -139,13 +148,13 @@ class SageMakerEndpointWeightsOperator(_EndpointOperator):
         weights = {name: float(w) for name, w in self.weights.items()}
         if not self.hook.set_weights(self.endpoint_name, weights):
             self.log.info("endpoint %s already has weights %s", self.endpoint_name, weights)
-            return self.verify(self.hook.find_endpoint(self.endpoint_name) or {})
+            return self.confirm(self.hook.find_endpoint(self.endpoint_name) or {})
         self.log.info("endpoint %s: shifting weights to %s", self.endpoint_name, weights)
         return self._wait()
 
-    def verify(self, endpoint: dict[str, Any]) -> dict[str, Any]:
+    def confirm(self, endpoint: dict[str, Any]) -> dict[str, Any]:
         current = SageMakerEndpointHook.weights_of(endpoint)
         wrong = {k: current.get(k) for k, w in self.weights.items() if abs(current.get(k, -1) - float(w)) > 1e-9}
         if wrong:
-            raise RuntimeError(f"endpoint {self.endpoint_name} weights are {current}, not {self.weights}")
+            raise EndpointRolloutFailed(f"endpoint {self.endpoint_name} weights are {current}, not {self.weights}")
         return {"endpoint": self.endpoint_name, "weights": current}

@@ -3,23 +3,28 @@
 Each poke reads the variants' impressions and conversions since the test started and the
 challenger's guardrail alarms, applies the decision rules of `include.abtest.decision` with the
 state kept in the test's ledger record (looks, running always-valid p-value), stores the look,
-and finishes with the decision (promote, rollback, inconclusive) and its figures as XCom.
+and finishes with the decision (promote, rollback, inconclusive) and its figures as XCom. The
+ledger hook is the sensor's `hook`; the metrics hook is built with the same connection, region,
+SSL and botocore settings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from airflow.sdk import PokeReturnValue
 
 from mlops.hooks.ab_tests import CONVERSIONS, IMPRESSIONS, AbMetricsHook, AbTestLedgerHook
 
 MAX_TEST_DAYS = 30
 
 
-class AbTestSensor(BaseSensorOperator):
+class AbTestSensor(AwsBaseSensor[AbTestLedgerHook]):
     """
     :param endpoint_name: the endpoint serving both variants
     :param test_id: the ledger key of the test (one per champion/challenger pair)
@@ -31,7 +36,8 @@ class AbTestSensor(BaseSensorOperator):
     :param check_interval_s: seconds between looks (the sensor's poke interval)
     """
 
-    template_fields: Sequence[str] = (
+    aws_hook_class = AbTestLedgerHook
+    template_fields: Sequence[str] = aws_template_fields(
         "endpoint_name",
         "test_id",
         "table_name",
@@ -54,7 +60,6 @@ class AbTestSensor(BaseSensorOperator):
         check_interval_s: float | str = 900,
         champion_variant: str = "champion",
         challenger_variant: str = "challenger",
-        aws_conn_id: str | None = "aws_default",
         **kwargs,
     ) -> None:
         kwargs.setdefault("mode", "reschedule")
@@ -69,7 +74,14 @@ class AbTestSensor(BaseSensorOperator):
         self.check_interval_s = check_interval_s
         self.champion_variant = champion_variant
         self.challenger_variant = challenger_variant
-        self.aws_conn_id = aws_conn_id
+
+    @property
+    def _hook_parameters(self) -> dict[str, Any]:
+        return {**super()._hook_parameters, "table_name": self.table_name}
+
+    @cached_property
+    def metrics_hook(self) -> AbMetricsHook:
+        return AbMetricsHook(**super()._hook_parameters)
 
     def execute(self, context) -> Any:
         # The look interval and the hard stop come from the run's Params, rendered by now.
@@ -82,7 +94,7 @@ class AbTestSensor(BaseSensorOperator):
         from include.abtest import decision  # numpy: not at DAG parse time
         from include.abtest.msprt import Arm
 
-        ledger = AbTestLedgerHook(aws_conn_id=self.aws_conn_id, table_name=self.table_name)
+        ledger = self.hook
         stored = ledger.get(self.endpoint_name, self.test_id)
         if stored is None:
             raise LookupError(f"no A/B test {self.test_id!r} for {self.endpoint_name} in table {self.table_name}")
@@ -93,7 +105,7 @@ class AbTestSensor(BaseSensorOperator):
 
         started = datetime.fromisoformat(record["started_at"])
         elapsed = (datetime.now(UTC) - started).total_seconds()
-        metrics = AbMetricsHook(aws_conn_id=self.aws_conn_id)
+        metrics = self.metrics_hook
         sums = metrics.variant_sums(
             self.conversion_namespace,
             self.endpoint_name,

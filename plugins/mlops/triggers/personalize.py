@@ -1,7 +1,8 @@
 """Deferred waits on Amazon Personalize: a resource (or a campaign's update) settling.
 
 The waiters settle on ACTIVE *or* CREATE FAILED: the operator's resume method reads the
-failureReason and fails with it, which a trigger's generic error cannot say.
+failureReason and fails with it, which a trigger's generic error cannot say. `region_name`,
+`verify` and `botocore_config` (in `kwargs`) are serialized by the base class and build the hook.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ class PersonalizeSettledTrigger(AwsBaseWaiterTrigger):
         aws_conn_id: str | None = "aws_default",
         **kwargs,
     ) -> None:
-        _, _, arn_key, _, describe_key, _ = KINDS[kind]
-        status = f"{describe_key}.latestCampaignUpdate.status" if campaign_update else f"{describe_key}.status"
+        spec = KINDS[kind]
+        status = (
+            f"{spec.describe_key}.latestCampaignUpdate.status" if campaign_update else f"{spec.describe_key}.status"
+        )
         super().__init__(
             serialized_fields={"kind": kind, "arn": arn, "campaign_update": campaign_update},
             waiter_name="campaign_update_settled" if campaign_update else f"{kind}_settled",
-            waiter_args={arn_key: arn},
+            waiter_args={spec.arn_key: arn},
             failure_message=f"Personalize {kind} {arn} did not settle",
             status_message=f"Personalize {kind} status",
             status_queries=[status],
