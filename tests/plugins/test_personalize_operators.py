@@ -137,7 +137,7 @@ def test_a_failed_import_fails_its_task_with_the_reason(data, stack, aws_conn, a
 def test_a_solution_cannot_change_its_recipe(data, stack, aws_conn):
     from mlops.hooks.personalize import PersonalizeConflict, PersonalizeHook
 
-    hook = PersonalizeHook(base_delay=0.01)
+    hook = PersonalizeHook()
     group, _ = hook.ensure_dataset_group(f"conf-{uuid.uuid4().hex[:6]}")
     while hook.describe("dataset_group", group["datasetGroupArn"])["status"] != "ACTIVE":
         time.sleep(0.1)

@@ -8,7 +8,7 @@ the failureReason itself and fails with it).
 Throttling is retried by botocore in "standard" mode (`mlops.hooks.retries`), on every call the
 client makes, waiters and the triggerer's async client included. That mode counts
 `LimitExceededException` as throttling, and Personalize also raises it for "too many resources or
-jobs in progress": botocore backs off (jittered, at most 20 s a try) up to `max_attempts` tries;
+jobs in progress": botocore backs off (jittered, at most 20 s a try) up to `max_attempts` times;
 a limit that outlasts them fails the call, and the task's own `retries`/`retry_delay` are the
 longer loop (a rerun finds what was already created by name).
 """
@@ -93,7 +93,8 @@ class PersonalizeFailed(AirflowException):
 
 class PersonalizeHook(AwsBaseHook):
     """
-    :param max_attempts: tries per call (first included) on throttling, unless `config` says otherwise
+    :param max_attempts: retries per call after the first (botocore's `max_attempts`), unless `config` says
+        otherwise
     :param retry_mode: botocore retry mode, unless `config` says otherwise
     """
 
