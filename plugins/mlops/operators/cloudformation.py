@@ -259,7 +259,9 @@ class PublishStackOutputsOperator(AwsBaseOperator[StackOutputsHook]):
         self.stack_key = stack_key
 
     def execute(self, context) -> dict[str, Any]:
-        cfn = CloudFormationStackHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
+        cfn = CloudFormationStackHook(
+            aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify, config=self.botocore_config
+        )
         stack = cfn.get_stack(self.stack_name)
         if stack is None or stack["StackStatus"] not in SUCCESS_STATES:
             state = stack["StackStatus"] if stack else "absent"

@@ -57,7 +57,10 @@ class FeatureStoreIngestOperator(AwsBaseOperator[FeatureStoreHook]):
         defined = [d["FeatureName"] for d in group["FeatureDefinitions"]]
 
         bucket, key = S3Hook.parse_s3_url(self.source_uri)
-        body = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name).get_key(key, bucket).get()["Body"]
+        s3 = S3Hook(
+            aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify, config=self.botocore_config
+        )
+        body = s3.get_key(key, bucket).get()["Body"]
         table = pq.read_table(io.BytesIO(body.read()))
         if identifier not in table.column_names:
             raise FeatureStoreError(
