@@ -12,8 +12,8 @@ from mlops.alerting import failure_alert
 from mlops.assets import RAW_MONTH
 from mlops.operators.ecs import EcsJobOperator, private_network
 from mlops.params import month_param
+from mlops.settings import AWS_CONN_ID
 
-AWS_CONN_ID = "aws_default"
 INGEST_CONTAINER = "ingest"  # container name in the preprocessing stack's ingest task definition
 
 DOC = """
@@ -57,9 +57,9 @@ def raw_data_landing():
         from airflow.sdk import Variable
 
         from mlops.hooks.stack_outputs import StackOutputsHook
+        from mlops.months import resolve_month
 
-        when = dag_run.logical_date or dag_run.run_after
-        month = params["month"] or pendulum.instance(when).subtract(months=1).format("YYYY-MM")
+        month = resolve_month(params, dag_run)
         drop_prefix = Variable.get("raw_drop_prefix").rstrip("/")
         stack = StackOutputsHook(aws_conn_id=AWS_CONN_ID).get_outputs(
             "preprocessing",
