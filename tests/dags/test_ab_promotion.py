@@ -112,6 +112,18 @@ def _run(dag, conf: dict):
     return run, states(run)
 
 
+def _run_with_traffic(dag, stack, models, conf: dict):
+    """A fast A/B run while the held-out month's customers are replayed against the endpoint."""
+    replayer = TrafficReplayer(
+        stack.client, "mlops-recommender-dev", "MLOps/Recommendations", models["sessions"], rate=60
+    ).start()
+    try:
+        run, run_states = _run(dag, {**conf, **FAST_TEST})
+    finally:
+        replayed = replayer.stop()
+    return run, run_states, replayed
+
+
 def _ledger(stack, test_id: str) -> dict:
     item = stack.client("dynamodb").get_item(
         TableName="mlops-ab-tests-dev", Key={"endpoint_name": {"S": "mlops-recommender-dev"}, "test_id": {"S": test_id}}
@@ -134,13 +146,7 @@ def test_first_deployment_then_a_better_challenger_is_promoted(dag, models, stac
     assert served["variants"] == {"champion": f"mlops-recommender-dev-v{v1['version']}"}
 
     client.set_registered_model_alias(name, "challenger", v2["version"])
-    replayer = TrafficReplayer(
-        stack.client, "mlops-recommender-dev", "MLOps/Recommendations", models["sessions"], rate=60
-    ).start()
-    try:
-        run, states = _run(dag, {"model_name": name, "version": v2["version"], **FAST_TEST})
-    finally:
-        replayed = replayer.stop()
+    run, states, replayed = _run_with_traffic(dag, stack, models, {"model_name": name, "version": v2["version"]})
     out = capfd.readouterr().out
     assert run.state == "success", (states, out[-3000:])
     assert states["promote_endpoint"] == "success" and states["retire_challenger"] == "skipped", states
@@ -200,13 +206,7 @@ def test_a_failing_challenger_is_rolled_back_by_its_guardrail(
     package_v3 = _package(stack, models, 2, "challenger")
     stack.faults.arm_model(f"mlops-recommender-dev-v{v3['version']}", error_rate=1.0)
 
-    replayer = TrafficReplayer(
-        stack.client, "mlops-recommender-dev", "MLOps/Recommendations", models["sessions"], rate=60
-    ).start()
-    try:
-        run, states = _run(dag, {"model_name": name, "version": v3["version"], **FAST_TEST})
-    finally:
-        replayer.stop()
+    run, states, _ = _run_with_traffic(dag, stack, models, {"model_name": name, "version": v3["version"]})
     out = capfd.readouterr().out
     assert run.state == "success", (states, out[-3000:])
     assert states["retire_challenger"] == "success" and states["promote_traffic"] == "skipped", states
