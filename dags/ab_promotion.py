@@ -11,10 +11,7 @@ from mlops.alerting import failure_alert
 from mlops.assets import MODEL_CANDIDATE
 from mlops.operators.sagemaker_endpoint import SageMakerDeployEndpointOperator, SageMakerEndpointWeightsOperator
 from mlops.sensors.ab_test import AbTestSensor
-
-AWS_CONN_ID = "aws_default"
-MLFLOW_CONN_ID = "mlflow_default"
-SERVING_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+from mlops.settings import AWS_CONN_ID, CHALLENGER, CHAMPION, MLFLOW_CONN_ID, SERVING_IMAGE
 
 DOC = """
 ### A/B promotion
@@ -95,19 +92,16 @@ or by hand for a given version.
 def ab_promotion():
     @task(multiple_outputs=True, execution_timeout=timedelta(minutes=5))
     def plan(params=None, triggering_asset_events=None) -> dict:
-        from mlops.ab_support import plan_promotion
+        from mlops.tasks import ab_promotion as steps
 
-        events = (triggering_asset_events or {}).get(MODEL_CANDIDATE) or []
-        candidate = dict(events[-1].extra) if events else None
-        result = plan_promotion(params, candidate, aws_conn_id=AWS_CONN_ID, mlflow_conn_id=MLFLOW_CONN_ID)
-        print(f"{result['model_name']} v{result['version']}: {result['mode']} on {result['endpoint']}")
-        return result
+        candidate = steps.candidate_of(triggering_asset_events, MODEL_CANDIDATE)
+        return steps.plan(params, candidate, aws_conn_id=AWS_CONN_ID, mlflow_conn_id=MLFLOW_CONN_ID)
 
     @task(execution_timeout=timedelta(minutes=20))
     def stage_artifacts(plan: dict) -> list[str]:
-        from mlops.ab_support import stage_artifacts as stage
+        from mlops.tasks import ab_promotion as steps
 
-        return stage(plan, aws_conn_id=AWS_CONN_ID)
+        return steps.stage_artifacts(plan, aws_conn_id=AWS_CONN_ID)
 
     @task.branch(execution_timeout=timedelta(minutes=1))
     def test_or_done(mode: str) -> str:
@@ -115,9 +109,9 @@ def ab_promotion():
 
     @task(execution_timeout=timedelta(minutes=5))
     def start_test(plan: dict, run_id=None) -> dict:
-        from mlops.ab_support import start_test as start
+        from mlops.tasks import ab_promotion as steps
 
-        return start(plan, run_id, aws_conn_id=AWS_CONN_ID)
+        return steps.start_test(plan, run_id, aws_conn_id=AWS_CONN_ID)
 
     @task.branch(execution_timeout=timedelta(minutes=1))
     def act(figures: dict) -> str:
@@ -126,10 +120,10 @@ def ab_promotion():
 
     @task(trigger_rule="none_failed_min_one_success", execution_timeout=timedelta(minutes=10))
     def conclude(plan: dict, ti=None) -> dict:
-        from mlops.ab_support import conclude as finish
+        from mlops.tasks import ab_promotion as steps
 
         figures = ti.xcom_pull(task_ids="watch") if plan["mode"] == "ab" else None
-        return finish(plan, figures, aws_conn_id=AWS_CONN_ID, mlflow_conn_id=MLFLOW_CONN_ID)
+        return steps.conclude(plan, figures, aws_conn_id=AWS_CONN_ID, mlflow_conn_id=MLFLOW_CONN_ID)
 
     the_plan = plan()
     staged = stage_artifacts(the_plan)
@@ -160,7 +154,7 @@ def ab_promotion():
     promote_traffic = SageMakerEndpointWeightsOperator(
         task_id="promote_traffic",
         endpoint_name=the_plan["endpoint"],
-        weights={"champion": 0.0, "challenger": 1.0},
+        weights={CHAMPION: 0.0, CHALLENGER: 1.0},
         **endpoint_args,
     )
     promote_endpoint = SageMakerDeployEndpointOperator(
@@ -174,7 +168,7 @@ def ab_promotion():
     restore_traffic = SageMakerEndpointWeightsOperator(
         task_id="restore_traffic",
         endpoint_name=the_plan["endpoint"],
-        weights={"champion": 1.0, "challenger": 0.0},
+        weights={CHAMPION: 1.0, CHALLENGER: 0.0},
         **endpoint_args,
     )
     retire_challenger = SageMakerDeployEndpointOperator(

@@ -10,8 +10,8 @@ from airflow.sdk import Param, dag, task
 from mlops.alerting import failure_alert
 from mlops.assets import PLATFORM_STACKS
 from mlops.operators.cloudformation import CloudFormationDeployOperator, PublishStackOutputsOperator
+from mlops.settings import AWS_CONN_ID
 
-AWS_CONN_ID = "aws_default"
 # Deployment order: a stack comes after the stacks it depends on. Template paths are relative to
 # the project root (the parent of dags/); stack names are <project>-<key>-<environment>.
 STACKS = {

@@ -9,11 +9,7 @@ from airflow.sdk import dag, task
 
 from mlops.alerting import failure_alert
 from mlops.assets import MODEL_CANDIDATE
-
-AWS_CONN_ID = "aws_default"
-MLFLOW_CONN_ID = "mlflow_default"
-PACKAGE_GROUP = "mlops-recommender"
-SERVING_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+from mlops.settings import AWS_CONN_ID, MLFLOW_CONN_ID, PACKAGE_GROUP, SERVING_IMAGE
 
 DOC = """
 ### Model drop
@@ -47,21 +43,16 @@ with the reason and is marked rejected, so it is reported once and never retried
 def model_drop():
     @task(execution_timeout=timedelta(minutes=5))
     def find_drops() -> list[dict]:
-        from mlops.hooks.stack_outputs import StackOutputsHook
-        from mlops.model_drop_support import scan
+        from mlops.tasks import model_drop as steps
 
-        bucket = StackOutputsHook(aws_conn_id=AWS_CONN_ID).get_outputs("platform", required=("BucketName",))
-        return [
-            {**drop, "bucket": bucket["BucketName"]} for drop in scan(bucket["BucketName"], aws_conn_id=AWS_CONN_ID)
-        ]
+        return steps.find_drops(aws_conn_id=AWS_CONN_ID)
 
     @task(outlets=[MODEL_CANDIDATE], execution_timeout=timedelta(minutes=20))
     def register_drop(drop: dict, run_id=None, outlet_events=None) -> dict:
-        from mlops.model_drop_support import register
+        from mlops.tasks import model_drop as steps
 
-        registered = register(
+        registered = steps.register(
             drop,
-            drop["bucket"],
             aws_conn_id=AWS_CONN_ID,
             mlflow_conn_id=MLFLOW_CONN_ID,
             package_group=PACKAGE_GROUP,

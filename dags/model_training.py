@@ -11,15 +11,7 @@ from airflow.sdk import Param, dag, task
 from mlops.alerting import failure_alert
 from mlops.assets import MODEL_CANDIDATE, PROCESSED_MONTH
 from mlops.params import month_param
-
-AWS_CONN_ID = "aws_default"
-MLFLOW_CONN_ID = "mlflow_default"
-EXPERIMENT = "recommender-training"
-MODEL_NAME = "recommender"
-PACKAGE_GROUP = "mlops-recommender"
-# SageMaker's scikit-learn framework image (script mode); numpy/pandas/scipy are in it, the rest
-# comes from the source directory's requirements.txt. Account 683313688378 serves us-east-1.
-DEFAULT_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+from mlops.settings import AWS_CONN_ID, MLFLOW_CONN_ID, MODEL_NAME, PACKAGE_GROUP, TRAINING_EXPERIMENT, TRAINING_IMAGE
 
 DOC = """
 ### Model training
@@ -81,67 +73,24 @@ Runs when a month has been preprocessed (the `online_retail_processed_month` Ass
         ),
         "force_retrain": Param(False, type="boolean", title="Train even if nothing calls for it"),
         "instance_type": Param("ml.m5.xlarge", type="string", title="Training instance type"),
-        "training_image": Param(DEFAULT_IMAGE, type="string", title="Framework image (script mode)"),
+        "training_image": Param(TRAINING_IMAGE, type="string", title="Framework image (script mode)"),
     },
 )
 def model_training():
     @task(execution_timeout=timedelta(minutes=5))
     def plan(params=None, dag_run=None, run_id=None, triggering_asset_events=None) -> dict:
-        import hashlib
-        import json
+        from mlops.months import resolve_month
+        from mlops.tasks import model_training
 
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        from mlops.hooks.stack_outputs import StackOutputsHook
-
-        month = params["month"]
-        if not month and triggering_asset_events:
-            events = triggering_asset_events.get(PROCESSED_MONTH) or []
-            month = events[-1].extra.get("month") if events else None
-        if not month:
-            when = dag_run.logical_date or dag_run.run_after
-            month = pendulum.instance(when).subtract(months=1).format("YYYY-MM")
-        outputs = StackOutputsHook(aws_conn_id=AWS_CONN_ID)
-        prep = outputs.get_outputs("preprocessing", required=("OutputBucket",))
-        platform = outputs.get_outputs("platform", required=("BucketName", "ExecutionRoleArn"))
-        s3 = S3Hook(aws_conn_id=AWS_CONN_ID)
-
-        def manifest(m: str) -> dict | None:
-            key = f"processed/month={m}/_manifest.json"
-            if not s3.check_for_key(key, prep["OutputBucket"]):
-                return None
-            return json.loads(s3.read_key(key, prep["OutputBucket"]))
-
-        newest = manifest(month)
-        if newest is None:
-            raise ValueError(f"month {month} is not processed: s3://{prep['OutputBucket']}/processed/month={month}/")
-        start = pendulum.parse(f"{month}-01")
-        window = []
-        for back in range(params["training_window_months"], 0, -1):
-            m = start.subtract(months=back).format("YYYY-MM")
-            found = manifest(m)
-            if found is not None:
-                window.append({"month": m, "files": found["files"]})
-        if not window:
-            raise ValueError(f"no processed month before {month}: nothing to train on")
-        job_suffix = hashlib.sha256(run_id.encode()).hexdigest()[:8]
-        return {
-            "month": month,
-            "test_files": newest["files"],
-            "window": window,
-            "train_months": [w["month"] for w in window],
-            "bucket": platform["BucketName"],
-            "processed_bucket": prep["OutputBucket"],
-            "role_arn": platform["ExecutionRoleArn"],
-            "job_name": f"recommender-{params['model']}-{month.replace('-', '')}-{job_suffix}",
-        }
+        month = resolve_month(params, dag_run, triggering_asset_events, PROCESSED_MONTH)
+        return model_training.plan(month, params, run_id, aws_conn_id=AWS_CONN_ID)
 
     @task(execution_timeout=timedelta(minutes=20))
-    def assess(plan: dict, params=None, dag_run=None) -> dict:
+    def assess(plan: dict, params=None) -> dict:
         """The retraining decision, with its figures, from the champion and the new month."""
-        from mlops.training_support import assess_champion
+        from mlops.tasks import model_training
 
-        return assess_champion(
+        return model_training.assess(
             plan,
             params,
             aws_conn_id=AWS_CONN_ID,
@@ -157,21 +106,21 @@ def model_training():
 
     @task(execution_timeout=timedelta(minutes=20))
     def stage_data(plan: dict) -> dict:
-        from mlops.training_support import stage_channels
+        from mlops.tasks import model_training
 
-        return stage_channels(plan, aws_conn_id=AWS_CONN_ID)
+        return model_training.stage_channels(plan, aws_conn_id=AWS_CONN_ID)
 
     @task(execution_timeout=timedelta(minutes=5))
     def package_code(plan: dict) -> str:
-        from mlops.training_support import upload_source_dir
+        from mlops.tasks import model_training
 
-        return upload_source_dir(plan["bucket"], aws_conn_id=AWS_CONN_ID)
+        return model_training.upload_source_dir(plan["bucket"], aws_conn_id=AWS_CONN_ID)
 
     @task(execution_timeout=timedelta(minutes=2))
     def training_config(plan: dict, channels: dict, source_uri: str, params=None) -> dict:
-        from mlops.training_support import training_job_config
+        from mlops.tasks import model_training
 
-        return training_job_config(plan, channels, source_uri, params)
+        return model_training.training_job_config(plan, channels, source_uri, params)
 
     run_plan = plan()
     assessment = assess(run_plan)
@@ -196,10 +145,10 @@ def model_training():
 
     @task(execution_timeout=timedelta(minutes=30))
     def register(plan: dict, assessment: dict, channels: dict, params=None, run_id=None, ti=None) -> dict:
-        from mlops.training_support import register_model
+        from mlops.tasks import model_training
 
         job = ti.xcom_pull(task_ids="train")["Training"]
-        return register_model(
+        return model_training.register(
             plan,
             assessment,
             channels,
@@ -208,7 +157,7 @@ def model_training():
             run_id=run_id,
             aws_conn_id=AWS_CONN_ID,
             mlflow_conn_id=MLFLOW_CONN_ID,
-            experiment=EXPERIMENT,
+            experiment=TRAINING_EXPERIMENT,
             model_name=MODEL_NAME,
             package_group=PACKAGE_GROUP,
         )

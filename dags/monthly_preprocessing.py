@@ -9,14 +9,13 @@ from airflow.sdk import Param, dag, task
 
 from mlops.alerting import failure_alert
 from mlops.assets import PROCESSED_MONTH
-from mlops.operators.ecs import EcsJobOperator, private_network
+from mlops.operators.ecs import EcsJobOperator
 from mlops.operators.feature_store import FeatureStoreIngestOperator
 from mlops.params import month_param
 from mlops.sensors.s3_key import S3KeyCheckIntervalSensor
+from mlops.settings import AWS_CONN_ID
 
-AWS_CONN_ID = "aws_default"
 CONTAINER = "preprocess"  # container name in the preprocessing stack's task definition
-SSM_PREFIX = "/ds/preprocessing"
 
 DOC = """
 ### Monthly preprocessing
@@ -39,11 +38,6 @@ replaces the month, a failed run leaves the previous one. Backfill a range of mo
 `airflow backfill create --dag-id monthly_preprocessing --from-date 2011-02-15 --to-date 2011-11-15`
 (each run's logical date on the 15th processes the month before; one run at a time).
 """
-
-
-def _month_end(month: str) -> str:
-    start = pendulum.parse(f"{month}-01", tz="UTC")
-    return start.end_of("month").format("YYYY-MM-DD[T]HH:mm:ss[Z]")
 
 
 @dag(
@@ -108,58 +102,10 @@ def monthly_preprocessing():
     @task(execution_timeout=timedelta(minutes=2))
     def plan(params=None, dag_run=None, run_id=None) -> dict:
         """Everything the run needs, resolved once: month, where its input is, how to run the job."""
-        import re
+        from mlops.months import resolve_month
+        from mlops.tasks import monthly_preprocessing as steps
 
-        from airflow.providers.amazon.aws.hooks.ssm import SsmHook
-
-        from mlops.hooks.stack_outputs import StackOutputsHook
-
-        when = dag_run.logical_date or dag_run.run_after
-        month = params["month"] or pendulum.instance(when).subtract(months=1).format("YYYY-MM")
-        outputs = StackOutputsHook(aws_conn_id=AWS_CONN_ID)
-        stack = outputs.get_outputs(
-            "preprocessing",
-            required=(
-                "InputBucket",
-                "OutputBucket",
-                "ArtifactBucket",
-                "ClusterName",
-                "PreprocessingTaskDefinition",
-                "LogGroupName",
-                "SubnetIds",
-            ),
-        )
-        platform = outputs.get_outputs("platform")
-        ssm = SsmHook(aws_conn_id=AWS_CONN_ID)
-        input_key = ssm.get_parameter_value(f"{SSM_PREFIX}/input-key").rstrip("/")
-        model_key = ssm.get_parameter_value(f"{SSM_PREFIX}/model-key")
-        job_run_id = re.sub(r"[^A-Za-z0-9_.-]", "-", run_id)[:100]
-        environment = [{"name": "MONTH", "value": month}, {"name": "RUN_ID", "value": job_run_id}]
-        return {
-            "month": month,
-            "event_time": _month_end(month),
-            "raw_manifest_uri": f"s3://{stack['InputBucket']}/{input_key}/month={month}/_manifest.json",
-            "model_uri": f"s3://{stack['ArtifactBucket']}/{model_key}",
-            "manifest_uri": f"s3://{stack['OutputBucket']}/processed/month={month}/_manifest.json",
-            "cluster": stack["ClusterName"],
-            "task_definition": stack["PreprocessingTaskDefinition"],
-            "log_group": stack["LogGroupName"],
-            "network_configuration": private_network(stack),
-            "run_overrides": {
-                "containerOverrides": [{"name": CONTAINER, "command": ["run"], "environment": environment}]
-            },
-            "fit_overrides": {
-                "containerOverrides": [
-                    {
-                        "name": CONTAINER,
-                        "command": ["fit", "--until", month, "--window", str(params["fit_window_months"])],
-                        "environment": environment,
-                    }
-                ]
-            },
-            "user_feature_group": platform.get("UserFeatureGroupName", ""),
-            "item_feature_group": platform.get("ItemFeatureGroupName", ""),
-        }
+        return steps.plan(resolve_month(params, dag_run), params, run_id, container=CONTAINER, aws_conn_id=AWS_CONN_ID)
 
     run_plan = plan()
 
@@ -175,19 +121,10 @@ def monthly_preprocessing():
 
     @task.branch(execution_timeout=timedelta(minutes=2))
     def choose_model(plan: dict, params=None) -> list[str]:
-        """`preprocess` always runs; it also waits for `fit_model` when that is chosen (a branch
-        skips the direct downstream tasks it does not name)."""
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+        """`preprocess` always runs; it also waits for `fit_model` when that is chosen."""
+        from mlops.tasks import monthly_preprocessing as steps
 
-        bucket, key = S3Hook.parse_s3_url(plan["model_uri"])
-        if params["refit_model"]:
-            print("refit_model is set: fitting the preprocessing model first")
-            return ["fit_model", "preprocess"]
-        if not S3Hook(aws_conn_id=AWS_CONN_ID).check_for_key(key, bucket):
-            print(f"no preprocessing model at {plan['model_uri']}: fitting one first")
-            return ["fit_model", "preprocess"]
-        print(f"using the preprocessing model at {plan['model_uri']}")
-        return ["preprocess"]
+        return steps.choose_model(plan, params["refit_model"], aws_conn_id=AWS_CONN_ID)
 
     job_settings = {
         "aws_conn_id": AWS_CONN_ID,
@@ -214,45 +151,9 @@ def monthly_preprocessing():
     @task(retries=0, execution_timeout=timedelta(minutes=5))
     def check_quality(plan: dict, params=None) -> dict:
         """The job's report against the thresholds: a month that is mostly rejected is a data problem."""
-        import json
+        from mlops.tasks import monthly_preprocessing as steps
 
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        bucket, key = S3Hook.parse_s3_url(plan["manifest_uri"])
-        manifest = json.loads(S3Hook(aws_conn_id=AWS_CONN_ID).read_key(key, bucket))
-        report = manifest["report"]
-        if manifest["month"] != plan["month"]:
-            raise ValueError(f"{plan['manifest_uri']} describes {manifest['month']}, not {plan['month']}")
-        rows_in = report["rows_in"] or 1
-        reasons = report["quarantined_by_reason"]
-        malformed = (reasons.get("wrong_field_count", 0) + reasons.get("invalid_number", 0)) / rows_in
-        problems = []
-        if report["quarantine_share"] > params["max_quarantine_share"]:
-            problems.append(
-                f"quarantined share {report['quarantine_share']:.3f} > {params['max_quarantine_share']} ({reasons})"
-            )
-        if malformed > params["max_malformed_share"]:
-            problems.append(f"malformed share {malformed:.4f} > {params['max_malformed_share']}")
-        if report["rows_out"] < params["min_rows_out"]:
-            problems.append(f"{report['rows_out']} clean rows < {params['min_rows_out']}")
-        print(
-            f"{plan['month']}: {report['rows_in']:,} rows in, {report['rows_out']:,} out, "
-            f"{report['rows_quarantined']:,} quarantined {reasons}; "
-            f"{report['users']:,} users, {report['items']:,} items"
-        )
-        if problems:
-            raise ValueError(
-                f"quality gate failed for {plan['month']}: "
-                + "; ".join(problems)
-                + f" - see {manifest['files']['quarantine.parquet']}"
-            )
-        return {
-            "month": plan["month"],
-            "manifest_uri": plan["manifest_uri"],
-            "files": manifest["files"],
-            "report": report,
-            "run_id": manifest["run_id"],
-        }
+        return steps.check_quality(plan, params, aws_conn_id=AWS_CONN_ID)
 
     quality = check_quality(run_plan)
 
@@ -275,17 +176,9 @@ def monthly_preprocessing():
 
     @task(outlets=[PROCESSED_MONTH], trigger_rule="none_failed", execution_timeout=timedelta(minutes=2))
     def announce(quality: dict, outlet_events=None) -> dict:
-        report = quality["report"]
-        outlet_events[PROCESSED_MONTH].extra = {
-            "month": quality["month"],
-            "manifest_uri": quality["manifest_uri"],
-            "files": quality["files"],
-            "rows_out": report["rows_out"],
-            "rows_quarantined": report["rows_quarantined"],
-            "users": report["users"],
-            "items": report["items"],
-            "model_id": report["model_id"],
-        }
+        from mlops.tasks import monthly_preprocessing as steps
+
+        outlet_events[PROCESSED_MONTH].extra = steps.processed_event(quality)
         return outlet_events[PROCESSED_MONTH].extra
 
     choice = choose_model(run_plan)

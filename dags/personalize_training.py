@@ -21,9 +21,8 @@ from mlops.operators.personalize import (
     PersonalizeTrainSolutionVersionOperator,
 )
 from mlops.params import month_param
+from mlops.settings import AWS_CONN_ID, MLFLOW_CONN_ID, PERSONALIZE_EXPERIMENT
 
-AWS_CONN_ID = "aws_default"
-MLFLOW_CONN_ID = "mlflow_default"
 PLAN = "ti.xcom_pull(task_ids='plan')"
 
 DOC = """
@@ -107,54 +106,60 @@ def personalize_training():
 
     @task(execution_timeout=timedelta(minutes=5))
     def plan(params=None, dag_run=None, run_id=None, triggering_asset_events=None) -> dict:
-        from mlops.personalize_support import plan as make_plan
+        from mlops.months import resolve_month
+        from mlops.tasks import personalize_training as steps
 
-        month = params["month"]
-        if not month and triggering_asset_events:
-            events = triggering_asset_events.get(PROCESSED_MONTH) or []
-            month = events[-1].extra.get("month") if events else None
-        if not month:
-            month = pendulum.instance(dag_run.logical_date or dag_run.run_after).subtract(months=1).format("YYYY-MM")
-        return make_plan(params, month, run_id, aws_conn_id=AWS_CONN_ID)
+        month = resolve_month(params, dag_run, triggering_asset_events, PROCESSED_MONTH)
+        return steps.plan(params, month, run_id, aws_conn_id=AWS_CONN_ID)
 
     @task(execution_timeout=timedelta(minutes=30))
     def validate_and_stage(plan: dict) -> dict:
-        from mlops.personalize_support import validate_and_stage as stage
+        from mlops.tasks import personalize_training as steps
 
-        return stage(plan, aws_conn_id=AWS_CONN_ID)
+        return steps.validate_and_stage(plan, aws_conn_id=AWS_CONN_ID)
 
     @task.branch(execution_timeout=timedelta(minutes=5))
     def gate(plan: dict, version: dict, metrics: dict, params=None, ti=None) -> str:
-        from mlops.personalize_support import gate as decide
+        from mlops.tasks import personalize_training as steps
 
-        decision = decide(plan, version["solutionVersionArn"], metrics, params, aws_conn_id=AWS_CONN_ID)
+        decision = steps.gate(plan, version["solutionVersionArn"], metrics, params, aws_conn_id=AWS_CONN_ID)
         print(decision["reason"])
         ti.xcom_push(key="decision", value=decision)
         return "deploy_campaign" if decision["deploy"] else "record"
 
     @task(execution_timeout=timedelta(minutes=2))
     def publish_campaign(campaign: dict) -> str:
-        from mlops.personalize_support import CAMPAIGN_PARAMETER, publish_parameter
+        from mlops.tasks import personalize_training as steps
 
-        publish_parameter(
-            CAMPAIGN_PARAMETER, campaign["campaignArn"], "The campaign the API serves", aws_conn_id=AWS_CONN_ID
+        steps.publish_parameter(
+            steps.CAMPAIGN_PARAMETER, campaign["campaignArn"], "The campaign the API serves", aws_conn_id=AWS_CONN_ID
         )
         return campaign["campaignArn"]
 
     @task(trigger_rule="none_failed_min_one_success", execution_timeout=timedelta(minutes=10))
     def record(plan: dict, version: dict, metrics: dict, staged: dict, run_id=None, ti=None) -> dict:
-        from mlops.personalize_support import record as log_all
+        from mlops.tasks import personalize_training as steps
 
         decision = ti.xcom_pull(task_ids="gate", key="decision")
-        return log_all(
-            plan, version, metrics, decision, staged, run_id, aws_conn_id=AWS_CONN_ID, mlflow_conn_id=MLFLOW_CONN_ID
+        return steps.record(
+            plan,
+            version,
+            metrics,
+            decision,
+            staged,
+            run_id,
+            aws_conn_id=AWS_CONN_ID,
+            mlflow_conn_id=MLFLOW_CONN_ID,
+            experiment=PERSONALIZE_EXPERIMENT,
         )
 
     @task(execution_timeout=timedelta(minutes=2))
     def publish_tracking_id(tracker: dict) -> str:
-        from mlops.personalize_support import TRACKING_PARAMETER, publish_parameter
+        from mlops.tasks import personalize_training as steps
 
-        publish_parameter(TRACKING_PARAMETER, tracker["trackingId"], "PutEvents tracking id", aws_conn_id=AWS_CONN_ID)
+        steps.publish_parameter(
+            steps.TRACKING_PARAMETER, tracker["trackingId"], "PutEvents tracking id", aws_conn_id=AWS_CONN_ID
+        )
         return tracker["eventTrackerArn"]
 
     the_plan = plan()

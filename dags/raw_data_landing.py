@@ -10,10 +10,10 @@ from airflow.sdk import dag, task
 
 from mlops.alerting import failure_alert
 from mlops.assets import RAW_MONTH
-from mlops.operators.ecs import EcsJobOperator, private_network
+from mlops.operators.ecs import EcsJobOperator
 from mlops.params import month_param
+from mlops.settings import AWS_CONN_ID
 
-AWS_CONN_ID = "aws_default"
 INGEST_CONTAINER = "ingest"  # container name in the preprocessing stack's ingest task definition
 
 DOC = """
@@ -56,39 +56,12 @@ def raw_data_landing():
         """Everything the run needs, resolved once: month, URIs, and the ECS run spec."""
         from airflow.sdk import Variable
 
-        from mlops.hooks.stack_outputs import StackOutputsHook
+        from mlops.months import resolve_month
+        from mlops.tasks import raw_data_landing as steps
 
-        when = dag_run.logical_date or dag_run.run_after
-        month = params["month"] or pendulum.instance(when).subtract(months=1).format("YYYY-MM")
-        drop_prefix = Variable.get("raw_drop_prefix").rstrip("/")
-        stack = StackOutputsHook(aws_conn_id=AWS_CONN_ID).get_outputs(
-            "preprocessing",
-            required=("InputBucket", "ClusterName", "IngestTaskDefinition", "LogGroupName", "SubnetIds"),
-        )
-        target_prefix = f"s3://{stack['InputBucket']}/raw/online-retail/month={month}/"
-        return {
-            "month": month,
-            "source_uri": f"{drop_prefix}/{month}.csv.gz",
-            "target_prefix": target_prefix,
-            "manifest_uri": f"{target_prefix}_manifest.json",
-            "cluster": stack["ClusterName"],
-            "task_definition": stack["IngestTaskDefinition"],
-            "log_group": stack["LogGroupName"],
-            "network_configuration": private_network(stack),
-            "overrides": {
-                "containerOverrides": [
-                    {
-                        "name": INGEST_CONTAINER,
-                        "environment": [
-                            {"name": "MONTH", "value": month},
-                            {"name": "SOURCE_URI", "value": f"{drop_prefix}/{month}.csv.gz"},
-                            {"name": "CHECKSUMS_URI", "value": f"{drop_prefix}/SHA256SUMS"},
-                            {"name": "TARGET_PREFIX", "value": target_prefix},
-                        ],
-                    }
-                ]
-            },
-        }
+        month = resolve_month(params, dag_run)
+        drop_prefix = Variable.get("raw_drop_prefix")
+        return steps.plan(month, drop_prefix, container=INGEST_CONTAINER, aws_conn_id=AWS_CONN_ID)
 
     plan = plan_landing()
 
@@ -120,21 +93,10 @@ def raw_data_landing():
     @task(outlets=[RAW_MONTH], execution_timeout=timedelta(minutes=2))
     def publish_landed(plan: dict, outlet_events=None) -> dict:
         """Read the manifest the job wrote last and announce the month to consumers."""
-        import json
+        from mlops.tasks import raw_data_landing as steps
 
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        bucket, key = S3Hook.parse_s3_url(plan["manifest_uri"])
-        manifest = json.loads(S3Hook(aws_conn_id=AWS_CONN_ID).read_key(key, bucket))
-        if manifest["month"] != plan["month"] or manifest["rows"] <= 0:
-            raise ValueError(f"{plan['manifest_uri']} does not describe a landed month {plan['month']}: {manifest}")
-        outlet_events[RAW_MONTH].extra = {
-            "month": plan["month"],
-            "data_uri": manifest["data_uri"],
-            "manifest_uri": plan["manifest_uri"],
-            "rows": manifest["rows"],
-            "sha256": manifest["sha256"],
-        }
+        manifest, extra = steps.landed(plan, aws_conn_id=AWS_CONN_ID)
+        outlet_events[RAW_MONTH].extra = extra
         return manifest
 
     plan >> wait_for_drop >> ingest >> publish_landed(plan)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from include.training.artifact import ScoringModel
-from include.training.metrics import COVERAGE_K, KS
+from include.training.metrics import COVERAGE_K, KS, ranking_metrics
 
 
 def truth_of(month: pd.DataFrame, users: Iterable[str] | None = None) -> dict[str, set[str]]:
@@ -25,23 +25,8 @@ def score(model: ScoringModel, truth: dict[str, set[str]]) -> dict[str, float]:
     if not truth:
         raise ValueError("no customer to evaluate on")
     depth = max(*KS, COVERAGE_K)
-    discounts = 1.0 / np.log2(np.arange(2, depth + 2))
-    sums = {f"precision_at_{k}": 0.0 for k in KS} | {f"ndcg_at_{k}": 0.0 for k in KS} | {"mrr_at_25": 0.0}
-    shown: set[str] = set()
-    for user, relevant in truth.items():
-        ranked = model.recommend_for(user, depth)["items"]
-        shown.update(ranked[:COVERAGE_K])
-        hits = np.array([item in relevant for item in ranked] + [False] * (depth - len(ranked)))
-        for k in KS:
-            sums[f"precision_at_{k}"] += hits[:k].sum() / k
-            ideal = discounts[: min(k, len(relevant))].sum()
-            sums[f"ndcg_at_{k}"] += discounts[:k][hits[:k]].sum() / ideal
-        first = np.flatnonzero(hits[:25])
-        sums["mrr_at_25"] += 1.0 / (first[0] + 1) if len(first) else 0.0
-    result = {name: round(total / len(truth), 6) for name, total in sums.items()}
-    result["coverage"] = round(len(shown) / max(len(model.items), 1), 6)
-    result["users_evaluated"] = len(truth)
-    return result
+    rankings = ((model.recommend_for(user, depth)["items"], relevant) for user, relevant in truth.items())
+    return ranking_metrics(rankings, len(model.items))
 
 
 def popularity_of(model: ScoringModel) -> ScoringModel:

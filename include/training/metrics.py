@@ -9,12 +9,43 @@ share of the catalogue that appears in anyone's top 25.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 import numpy as np
 
 KS = (5, 10, 25)
 COVERAGE_K = 25
+
+
+def ranking_metrics(rankings: Iterable[tuple[Sequence, Collection]], catalogue_size: int) -> dict:
+    """The metrics over `(ranked items best first, relevant items)` pairs, one per holdout user.
+
+    The one implementation: `evaluate` (item indices, training and the benchmark) and
+    `evaluation.score` (item ids, the registration gate) both rank and hand their lists here.
+    """
+    depth = max(*KS, COVERAGE_K)
+    discounts = 1.0 / np.log2(np.arange(2, depth + 2))
+    sums = {f"precision_at_{k}": 0.0 for k in KS} | {f"ndcg_at_{k}": 0.0 for k in KS} | {"mrr_at_25": 0.0}
+    shown: set = set()
+    users = 0
+    for ranked, relevant in rankings:
+        users += 1
+        top = list(ranked[:depth])
+        shown.update(top[:COVERAGE_K])
+        hits = np.fromiter((item in relevant for item in top), dtype=bool, count=len(top))
+        hits = np.pad(hits, (0, depth - len(top)))
+        for k in KS:
+            sums[f"precision_at_{k}"] += hits[:k].sum() / k
+            ideal = discounts[: min(k, len(relevant))].sum()
+            sums[f"ndcg_at_{k}"] += (discounts[:k][hits[:k]].sum() / ideal) if ideal else 0.0
+        first = np.flatnonzero(hits[:25])
+        sums["mrr_at_25"] += 1.0 / (first[0] + 1) if len(first) else 0.0
+    if not users:
+        raise ValueError("no holdout user to evaluate on")
+    result = {name: round(total / users, 6) for name, total in sums.items()}
+    result["coverage"] = round(len(shown) / max(catalogue_size, 1), 6)
+    result["users_evaluated"] = users
+    return result
 
 
 def evaluate(recommend: Callable[[np.ndarray, int], np.ndarray], truth: dict[int, set[int]], n_items: int) -> dict:
@@ -23,18 +54,4 @@ def evaluate(recommend: Callable[[np.ndarray, int], np.ndarray], truth: dict[int
         raise ValueError("no holdout user is known to the model: nothing to evaluate")
     users = np.array(sorted(truth), dtype=np.int64)
     top = recommend(users, max(*KS, COVERAGE_K))
-    discounts = 1.0 / np.log2(np.arange(2, max(KS) + 2))
-    sums = {f"precision_at_{k}": 0.0 for k in KS} | {f"ndcg_at_{k}": 0.0 for k in KS} | {"mrr_at_25": 0.0}
-    for row, user in zip(top, users, strict=True):
-        relevant = truth[int(user)]
-        hits = np.fromiter((item in relevant for item in row[: max(KS)]), dtype=bool, count=max(KS))
-        for k in KS:
-            sums[f"precision_at_{k}"] += hits[:k].sum() / k
-            ideal = discounts[: min(k, len(relevant))].sum()
-            sums[f"ndcg_at_{k}"] += (discounts[:k][hits[:k]].sum() / ideal) if ideal else 0.0
-        first = np.flatnonzero(hits[:25])
-        sums["mrr_at_25"] += 1.0 / (first[0] + 1) if len(first) else 0.0
-    result = {name: round(total / len(users), 6) for name, total in sums.items()}
-    result["coverage"] = round(len(np.unique(top[:, :COVERAGE_K])) / n_items, 6)
-    result["users_evaluated"] = len(users)
-    return result
+    return ranking_metrics(((row.tolist(), truth[int(user)]) for row, user in zip(top, users, strict=True)), n_items)

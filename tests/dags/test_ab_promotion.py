@@ -15,9 +15,10 @@ from devstack.datasets import month_file
 from devstack.replayer import TrafficReplayer, sessions_from
 from include.preprocessing import job as preprocessing
 from include.training import train
+from tests.dags.conftest import states
 
 pytestmark = pytest.mark.slow
-IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+DAG_ID = "ab_promotion"
 FAST_TEST = {
     "traffic_share": 0.5,
     "min_sessions": 100,
@@ -26,15 +27,6 @@ FAST_TEST = {
     "max_duration_hours": 0.1,
     "check_interval_minutes": 0.05,
 }
-
-
-@pytest.fixture
-def dag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    from tests.dags.test_dag_integrity import PROJECT_ROOT
-
-    return DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "ab_promotion.py")).get_dag("ab_promotion")
 
 
 def _tar(directory: Path) -> bytes:
@@ -87,18 +79,18 @@ def models(platform, stack, mlflow_server, tmp_path_factory):
 
 
 def _package(stack, models, index: int, status_alias: str) -> str:
-    from mlops.training_support import _model_package
+    """The version's model package, as model_training registers it (status from its alias)."""
+    from include.training.gate import approval_status
+    from mlops.hooks.sagemaker_model_package import SageMakerModelPackageHook
+    from mlops.settings import PACKAGE_GROUP, SERVING_IMAGE
 
     version = models["versions"][index]
-    arn = _model_package(
-        "aws_default",
-        "mlops-recommender",
-        IMAGE,
-        version["artifact"],
-        status_alias,
-        models["name"],
-        version["version"],
-        "t",
+    arn = SageMakerModelPackageHook(aws_conn_id="aws_default").create_package(
+        PACKAGE_GROUP,
+        image=SERVING_IMAGE,
+        model_data_url=version["artifact"],
+        approval_status=approval_status(status_alias),
+        description=f"MLflow {models['name']} version {version['version']} (DAG run t)",
     )
     models["client"].set_model_version_tag(models["name"], version["version"], "model_package_arn", arn)
     return arn
@@ -117,8 +109,19 @@ def _configs(stack) -> list[str]:
 
 def _run(dag, conf: dict):
     run = dag.test(run_conf=conf)
-    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    return run, states
+    return run, states(run)
+
+
+def _run_with_traffic(dag, stack, models, conf: dict):
+    """A fast A/B run while the held-out month's customers are replayed against the endpoint."""
+    replayer = TrafficReplayer(
+        stack.client, "mlops-recommender-dev", "MLOps/Recommendations", models["sessions"], rate=60
+    ).start()
+    try:
+        run, run_states = _run(dag, {**conf, **FAST_TEST})
+    finally:
+        replayed = replayer.stop()
+    return run, run_states, replayed
 
 
 def _ledger(stack, test_id: str) -> dict:
@@ -143,13 +146,7 @@ def test_first_deployment_then_a_better_challenger_is_promoted(dag, models, stac
     assert served["variants"] == {"champion": f"mlops-recommender-dev-v{v1['version']}"}
 
     client.set_registered_model_alias(name, "challenger", v2["version"])
-    replayer = TrafficReplayer(
-        stack.client, "mlops-recommender-dev", "MLOps/Recommendations", models["sessions"], rate=60
-    ).start()
-    try:
-        run, states = _run(dag, {"model_name": name, "version": v2["version"], **FAST_TEST})
-    finally:
-        replayed = replayer.stop()
+    run, states, replayed = _run_with_traffic(dag, stack, models, {"model_name": name, "version": v2["version"]})
     out = capfd.readouterr().out
     assert run.state == "success", (states, out[-3000:])
     assert states["promote_endpoint"] == "success" and states["retire_challenger"] == "skipped", states
@@ -179,22 +176,37 @@ def test_first_deployment_then_a_better_challenger_is_promoted(dag, models, stac
     assert _endpoint(stack)["variants"] == {"champion": f"mlops-recommender-dev-v{v2['version']}"}
 
 
-def test_a_failing_challenger_is_rolled_back_by_its_guardrail(dag, models, stack, aws_conn, mlflow_conn, capfd):
+@pytest.fixture
+def v2_serving(dag, models, stack, aws_conn, mlflow_conn):
+    """v2 is the champion and serves alone (as the promotion test leaves it; deployed here otherwise)."""
+    name, v2 = models["name"], models["versions"][1]
+    client = models["client"]
+    expected = {"champion": f"mlops-recommender-dev-v{v2['version']}"}
+    aliases = client.get_registered_model(name).aliases
+    serving = _endpoint(stack)["variants"] if _endpoint_exists(stack) else None
+    if aliases.get("champion") != v2["version"] or serving != expected:
+        client.set_registered_model_alias(name, "champion", v2["version"])
+        run, run_states = _run(dag, {"model_name": name, "version": v2["version"]})
+        assert run.state == "success", run_states
+        assert _endpoint(stack)["variants"] == expected
+    return v2
+
+
+def _endpoint_exists(stack) -> bool:
+    names = [e["EndpointName"] for e in stack.client("sagemaker").list_endpoints()["Endpoints"]]
+    return "mlops-recommender-dev" in names
+
+
+def test_a_failing_challenger_is_rolled_back_by_its_guardrail(
+    dag, models, v2_serving, stack, aws_conn, mlflow_conn, capfd
+):
     name, (_, v2, v3) = models["name"], models["versions"]
     client = models["client"]
-    if client.get_model_version_by_alias(name, "champion").version != v2["version"]:
-        pytest.skip("needs the promotion test's outcome (v2 champion)")
     client.set_registered_model_alias(name, "challenger", v3["version"])
     package_v3 = _package(stack, models, 2, "challenger")
     stack.faults.arm_model(f"mlops-recommender-dev-v{v3['version']}", error_rate=1.0)
 
-    replayer = TrafficReplayer(
-        stack.client, "mlops-recommender-dev", "MLOps/Recommendations", models["sessions"], rate=60
-    ).start()
-    try:
-        run, states = _run(dag, {"model_name": name, "version": v3["version"], **FAST_TEST})
-    finally:
-        replayer.stop()
+    run, states, _ = _run_with_traffic(dag, stack, models, {"model_name": name, "version": v3["version"]})
     out = capfd.readouterr().out
     assert run.state == "success", (states, out[-3000:])
     assert states["retire_challenger"] == "success" and states["promote_traffic"] == "skipped", states

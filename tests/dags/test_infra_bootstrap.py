@@ -12,17 +12,10 @@ import yaml
 
 from localaws.cloudformation.models import recorded_only
 from tests.conftest import ssm_tree
+from tests.dags.conftest import PROJECT_ROOT, states
 
 pytestmark = pytest.mark.slow
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def dag():
-    """A freshly parsed DAG per test: dag.test() leaves run conf in the DAG's params."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "infra_bootstrap.py")).get_dag("infra_bootstrap")
+DAG_ID = "infra_bootstrap"
 
 
 def cfn_yaml(path: Path) -> dict:
@@ -190,8 +183,7 @@ def test_optional_self_hosted_mlflow_stack(dag, platform, aws_conn):
 def test_unknown_stack_is_refused_before_any_deployment(dag, platform, aws_conn, capfd):
     run = dag.test(run_conf={"stacks": ["preprocessing"], "parameter_overrides": {"nope": {"A": "1"}}})
     assert run.state == "failed"
-    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert states["plan"] == "failed" and states["deploy_preprocessing"] == "upstream_failed"
+    assert states(run)["plan"] == "failed" and states(run)["deploy_preprocessing"] == "upstream_failed"
     assert "unknown stacks ['nope']" in capfd.readouterr().out
 
 

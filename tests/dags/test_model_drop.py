@@ -14,17 +14,14 @@ from devstack.datasets import month_file
 from include.preprocessing import job as preprocessing
 from include.training import train
 from tests.conftest import asset_event_extras
+from tests.dags.conftest import load_dag
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def dag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    from tests.dags.test_dag_integrity import PROJECT_ROOT
-
-    found = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "model_drop.py")).get_dag("model_drop")
+    found = load_dag("model_drop")
     found.get_task("register_drop").retries = 0
     return found
 

@@ -5,52 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from devstack.datasets import month_file
-from include.jobs import raw_ingest
+from tests.dags.conftest import land_and_preprocess, states
 
 pytestmark = pytest.mark.slow
-DEFAULT_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+DAG_ID = "model_training"
 MONTHS = ("2011-07", "2011-08", "2011-09", "2011-10")
-
-
-@pytest.fixture
-def dag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    from tests.dags.test_dag_integrity import PROJECT_ROOT
-
-    return DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "model_training.py")).get_dag("model_training")
 
 
 @pytest.fixture(scope="module")
 def processed(platform, stack, airflow_db):
     """Four real months landed and preprocessed by the job's own code, as the DAGs would."""
-    import os
-
-    from include.preprocessing import job as preprocessing
-
-    s3, ssm = stack.client("s3"), stack.client("ssm")
-    for month in MONTHS:
-        s3.put_object(Bucket="partner-drop", Key=f"training/{month}.csv.gz", Body=month_file(month).read_bytes())
-        raw_ingest.run(
-            {
-                "SOURCE_URI": f"s3://partner-drop/training/{month}.csv.gz",
-                "TARGET_PREFIX": f"s3://{platform['InputBucket']}/raw/online-retail/month={month}/",
-                "MONTH": month,
-            },
-            s3,
-        )
-    previous = os.environ.get("AWS_ENDPOINT_URL")
-    os.environ["AWS_ENDPOINT_URL"] = stack.url
-    try:
-        preprocessing.fit(s3, ssm, "/ds/preprocessing", "2011-09", 3)
-        for month in MONTHS:
-            preprocessing.run(s3, ssm, "/ds/preprocessing", month, run_id=f"training-fixture-{month}")
-    finally:
-        if previous is None:
-            os.environ.pop("AWS_ENDPOINT_URL", None)
-        else:
-            os.environ["AWS_ENDPOINT_URL"] = previous
+    land_and_preprocess(stack, platform, MONTHS, drop_prefix="training", fit_until="2011-09", fit_window=3)
     return platform
 
 
@@ -67,10 +32,11 @@ def xcom(dag_run, task_id: str):
 
 def rerun_register(dag_run) -> dict:
     """The register step of a finished DAG run, executed again with that run's own inputs."""
-    from mlops.training_support import register_model
+    from mlops.settings import TRAINING_IMAGE
+    from mlops.tasks import model_training
 
-    params = {"min_improvement": 0.0, "training_image": dag_run.conf.get("training_image") or DEFAULT_IMAGE}
-    return register_model(
+    params = {"min_improvement": 0.0, "training_image": dag_run.conf.get("training_image") or TRAINING_IMAGE}
+    return model_training.register(
         xcom(dag_run, "plan"),
         xcom(dag_run, "assess"),
         xcom(dag_run, "stage_data"),
@@ -83,10 +49,6 @@ def rerun_register(dag_run) -> dict:
         model_name="recommender",
         package_group="mlops-recommender",
     )
-
-
-def states(dag_run) -> dict[str, str]:
-    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
 
 
 def versions(mlflow_server) -> list:

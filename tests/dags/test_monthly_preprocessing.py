@@ -12,18 +12,10 @@ import pytest
 from devstack.datasets import month_file
 from include.jobs import raw_ingest
 from tests.conftest import asset_event_extras
+from tests.dags.conftest import states
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def dag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    from tests.dags.test_dag_integrity import PROJECT_ROOT
-
-    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "monthly_preprocessing.py"))
-    return bag.get_dag("monthly_preprocessing")
+DAG_ID = "monthly_preprocessing"
 
 
 def land(stack, bucket: str, month: str, body: bytes | None = None) -> None:
@@ -44,10 +36,6 @@ def land(stack, bucket: str, month: str, body: bytes | None = None) -> None:
 def ready(airflow_db, platform, aws_conn):
     land(aws_conn, platform["InputBucket"], "2011-10")
     return platform
-
-
-def states(dag_run) -> dict[str, str]:
-    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
 
 
 def output_keys(stack, bucket: str, month: str) -> list[str]:

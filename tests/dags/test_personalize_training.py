@@ -3,12 +3,9 @@ the first campaign, a better version updating it, a worse one kept out, and bad 
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from devstack.datasets import month_file
-from include.jobs import raw_ingest
+from tests.dags.conftest import land_and_preprocess, load_dag, states
 
 pytestmark = pytest.mark.slow
 MONTHS = ("2011-08", "2011-09", "2011-10")
@@ -16,11 +13,7 @@ MONTHS = ("2011-08", "2011-09", "2011-10")
 
 @pytest.fixture
 def dag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    from tests.dags.test_dag_integrity import PROJECT_ROOT
-
-    found = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "personalize_training.py")).get_dag("personalize_training")
+    found = load_dag("personalize_training")
     for task in found.tasks:
         task.retries = 0
         if hasattr(task, "waiter_delay"):
@@ -31,37 +24,14 @@ def dag():
 @pytest.fixture(scope="module")
 def processed(platform, stack, airflow_db):
     """Three real months landed and preprocessed by the job's own code, as the DAGs would."""
-    from include.preprocessing import job as preprocessing
-
     stack.backend("personalize", "123456789012", "us-east-1").delay = 0.3
-    s3, ssm = stack.client("s3"), stack.client("ssm")
-    for month in MONTHS:
-        s3.put_object(Bucket="partner-drop", Key=f"personalize/{month}.csv.gz", Body=month_file(month).read_bytes())
-        raw_ingest.run(
-            {
-                "SOURCE_URI": f"s3://partner-drop/personalize/{month}.csv.gz",
-                "TARGET_PREFIX": f"s3://{platform['InputBucket']}/raw/online-retail/month={month}/",
-                "MONTH": month,
-            },
-            s3,
-        )
-    previous = os.environ.get("AWS_ENDPOINT_URL")
-    os.environ["AWS_ENDPOINT_URL"] = stack.url
-    try:
-        preprocessing.fit(s3, ssm, "/ds/preprocessing", "2011-09", 2)
-        for month in MONTHS:
-            preprocessing.run(s3, ssm, "/ds/preprocessing", month, run_id=f"personalize-fixture-{month}")
-    finally:
-        if previous is None:
-            os.environ.pop("AWS_ENDPOINT_URL", None)
-        else:
-            os.environ["AWS_ENDPOINT_URL"] = previous
+    land_and_preprocess(stack, platform, MONTHS, drop_prefix="personalize", fit_until="2011-09", fit_window=2)
     return platform
 
 
 def _run(dag, conf: dict):
     run = dag.test(run_conf=conf)
-    return run, {ti.task_id: ti.state for ti in run.get_task_instances()}
+    return run, states(run)
 
 
 def _xcom(run, task_id: str, key: str = "return_value"):

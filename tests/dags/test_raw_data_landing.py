@@ -9,21 +9,12 @@ import json
 import pytest
 
 from tests.conftest import asset_event_extras
+from tests.dags.conftest import states
 
 pytestmark = pytest.mark.slow
+DAG_ID = "raw_data_landing"
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
-
-
-@pytest.fixture
-def dag():
-    """A freshly parsed DAG per test: dag.test() leaves run conf in the DAG's params."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    from tests.dags.test_dag_integrity import PROJECT_ROOT
-
-    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "raw_data_landing.py"))
-    return bag.get_dag("raw_data_landing")
 
 
 @pytest.fixture
@@ -34,10 +25,6 @@ def landing(airflow_db, platform, aws_conn):
 def raw_keys(stack, bucket: str, month: str) -> list[str]:
     listed = stack.client("s3").list_objects_v2(Bucket=bucket, Prefix=f"raw/online-retail/month={month}/")
     return sorted(o["Key"] for o in listed.get("Contents", []))
-
-
-def states(dag_run) -> dict[str, str]:
-    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
 
 
 def test_lands_a_real_month_and_announces_it(dag, landing, aws_conn):

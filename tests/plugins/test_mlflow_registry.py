@@ -47,3 +47,27 @@ def test_set_and_delete_alias_are_idempotent(airflow_db, mlflow_conn):
     assert hook.version_by_alias(name, "challenger") is None
     assert hook.version_by_alias("no-such-model", "champion") is None
     assert hook.version_of_run(name, "no-such-run") is None
+
+
+def test_register_is_idempotent_by_run_and_by_identity(airflow_db, mlflow_conn):
+    """Training registers by its MLflow run, a hand drop (no run) by its S3 URI: a rerun of either
+    finds the version it made and registers nothing twice."""
+    from mlops.hooks.mlflow_tracking import MlflowHook
+
+    hook = MlflowHook()
+    name = f"model-{uuid.uuid4().hex[:6]}"
+    uri = f"s3://bucket/models/{name}/hand-1/model.tar.gz"
+    dropped = [
+        hook.register(name, uri, identity={"serving_artifact": uri}, tags={"serving_artifact": uri, "source": "x"})
+        for _ in range(2)
+    ]
+    assert [created for _, created in dropped] == [True, False]
+    assert dropped[0][0].version == dropped[1][0].version == "1"
+
+    run = hook.client.create_run(hook.experiment_id(f"exp-{name}"))
+    trained = [
+        hook.register(name, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id, tags={"k": "v"}) for _ in range(2)
+    ]
+    assert [created for _, created in trained] == [True, False]
+    assert trained[0][0].version == trained[1][0].version == "2"
+    assert len(hook.client.search_model_versions(f"name = '{name}'")) == 2

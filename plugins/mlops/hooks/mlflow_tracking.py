@@ -6,16 +6,28 @@ connection (`mlflow_default`, type http) gives the tracking server: `host` with 
 anything else (e.g. a SageMaker managed MLflow ARN with the `sagemaker-mlflow` plugin installed).
 
 Idempotency is the hook's job: a training run is found again by its `dag_run_id` tag, a model
-version by its run id, so a rerun of a DAG run never logs or registers twice.
+version by its run id (or, for a version without a run such as a hand drop, by identifying tags),
+so a rerun of a DAG run never logs or registers twice.
+
+Credentials stay with the hook: its client's REST stores carry the connection's login and password
+(`MlflowHostCreds`), nothing is written to the worker's environment. MLflow's fluent API and its
+artifact repositories read credentials only from the environment; `fluent_credentials()` lends
+them for one block (under a lock) and restores what was there.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseHook
+
+_ENV_LOCK = threading.Lock()
+USERNAME_VAR, PASSWORD_VAR = "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"
 
 
 class MlflowHook(BaseHook):
@@ -39,10 +51,19 @@ class MlflowHook(BaseHook):
             host = f"{conn.schema or 'http'}://{host}"
         if conn.port and host.count(":") < 2:
             host = f"{host}:{conn.port}"
-        if conn.login:
-            os.environ["MLFLOW_TRACKING_USERNAME"] = conn.login
-            os.environ["MLFLOW_TRACKING_PASSWORD"] = conn.password or ""
         return host.rstrip("/")
+
+    @cached_property
+    def basic_auth(self) -> tuple[str, str] | None:
+        conn = self.get_connection(self.mlflow_conn_id)
+        return (conn.login, conn.password or "") if conn.login else None
+
+    def host_creds(self):
+        """What the REST stores send: the server and, when the connection has a login, basic auth."""
+        from mlflow.utils.rest_utils import MlflowHostCreds
+
+        username, password = self.basic_auth or (None, None)
+        return MlflowHostCreds(self.tracking_uri, username=username, password=password)
 
     @cached_property
     def client(self):
@@ -51,7 +72,28 @@ class MlflowHook(BaseHook):
 
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
+        if self.basic_auth and self.tracking_uri.startswith(("http://", "https://")):
+            return _authenticated_client(self.tracking_uri, self.host_creds)
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    @contextmanager
+    def fluent_credentials(self) -> Iterator[None]:
+        """The connection's login in MLflow's environment variables for one block of fluent-API or
+        artifact calls (e.g. `mlflow.pyfunc.log_model`), restored afterwards."""
+        if not self.basic_auth:
+            yield
+            return
+        with _ENV_LOCK:
+            saved = {name: os.environ.get(name) for name in (USERNAME_VAR, PASSWORD_VAR)}
+            os.environ[USERNAME_VAR], os.environ[PASSWORD_VAR] = self.basic_auth
+            try:
+                yield
+            finally:
+                for name, value in saved.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
 
     # --- tracking ----------------------------------------------------------------------------
     def experiment_id(self, name: str) -> str:
@@ -104,17 +146,41 @@ class MlflowHook(BaseHook):
                 return None
             raise
 
-    def version_of_run(self, model_name: str, run_id: str):
-        versions = self.client.search_model_versions(f"name = '{_quote(model_name)}' and run_id = '{run_id}'")
+    def get_version(self, model_name: str, version: str):
+        return self.client.get_model_version(model_name, str(version))
+
+    def find_version(self, model_name: str, run_id: str | None = None, **tags: str):
+        """The version made from `run_id` and/or carrying all these tags, or None."""
+        query = [f"name = '{_quote(model_name)}'"]
+        if run_id:
+            query.append(f"run_id = '{_quote(run_id)}'")
+        query += [f"tags.{k} = '{_quote(v)}'" for k, v in tags.items()]
+        if len(query) == 1:
+            raise ValueError("find_version needs a run id or tags: a model's first version is not an identity")
+        versions = self.client.search_model_versions(" and ".join(query))
         return versions[0] if versions else None
 
-    def register(self, model_name: str, run_id: str, model_uri: str, tags: dict[str, str], description: str = ""):
-        """Register the run's model once: a second call for the same run returns the same version."""
+    def version_of_run(self, model_name: str, run_id: str):
+        return self.find_version(model_name, run_id=run_id)
+
+    def register(
+        self,
+        model_name: str,
+        model_uri: str,
+        *,
+        tags: dict[str, str],
+        description: str = "",
+        run_id: str | None = None,
+        identity: dict[str, str] | None = None,
+    ) -> tuple[Any, bool]:
+        """Register a model once; returns (version, created). A version is the same one when it comes
+        from the same MLflow run or, for a model logged by no run (a hand drop), carries the same
+        `identity` tags (which must be among `tags`)."""
         from mlflow.exceptions import MlflowException
 
-        existing = self.version_of_run(model_name, run_id)
+        existing = self.find_version(model_name, run_id=run_id, **(identity or {}))
         if existing is not None:
-            self.log.info("Run %s is already version %s of %s", run_id, existing.version, model_name)
+            self.log.info("%s is already version %s of %s", run_id or identity, existing.version, model_name)
             return existing, False
         try:
             self.client.create_registered_model(model_name)
@@ -128,12 +194,45 @@ class MlflowHook(BaseHook):
         )
         return version, True
 
-    def set_alias(self, model_name: str, alias: str, version: str) -> None:
-        self.client.set_registered_model_alias(model_name, alias, str(version))
+    def set_alias(self, model_name: str, alias: str, version: str) -> str | None:
+        """Point `alias` at `version` unless it does already; returns the version it pointed at."""
+        current = self.version_by_alias(model_name, alias)
+        previous = str(current.version) if current is not None else None
+        if previous != str(version):
+            self.client.set_registered_model_alias(model_name, alias, str(version))
+        return previous
+
+    def delete_alias(self, model_name: str, alias: str) -> None:
+        self.client.delete_registered_model_alias(model_name, alias)
 
     def tag_version(self, model_name: str, version: str, tags: dict[str, str]) -> None:
         for key, value in tags.items():
             self.client.set_model_version_tag(model_name, str(version), key, str(value))
+
+
+def _authenticated_client(uri: str, host_creds):
+    """An MlflowClient whose tracking and registry REST stores use `host_creds` (a callable) instead
+    of MLflow's process-wide credentials."""
+    from mlflow import MlflowClient
+    from mlflow.store.model_registry.rest_store import RestStore as RegistryRestStore
+    from mlflow.store.tracking.rest_store import RestStore as TrackingRestStore
+    from mlflow.tracking._model_registry.client import ModelRegistryClient
+    from mlflow.tracking._tracking_service.client import TrackingServiceClient
+
+    class Tracking(TrackingServiceClient):
+        @property
+        def store(self):
+            return TrackingRestStore(host_creds)
+
+    class Registry(ModelRegistryClient):
+        @property
+        def store(self):
+            return RegistryRestStore(host_creds)
+
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client._tracking_client = Tracking(uri)
+    client._registry_client_lazy = Registry(uri, uri)
+    return client
 
 
 def _quote(value: str) -> str:

@@ -67,6 +67,6 @@ class MlflowDeleteAliasOperator(BaseOperator):
         if current is None:
             self.log.info("%s@%s does not exist: nothing to delete", self.model_name, self.alias)
             return None
-        hook.client.delete_registered_model_alias(self.model_name, self.alias)
+        hook.delete_alias(self.model_name, self.alias)
         self.log.info("%s@%s (version %s) deleted", self.model_name, self.alias, current.version)
         return current.version

@@ -1,4 +1,5 @@
-"""Hand-dropped model versions: found under models/<name>/<version>/, checked, registered, announced.
+"""The model_drop DAG's steps: hand-dropped versions found under models/<name>/<version>/, checked,
+registered, announced.
 
 A drop is `s3://<bucket>/models/<name>/<version>/model.tar.gz` without a `_registration.json`
 beside it. It must be the project's artifact format (`model.json` + `model.npz` + `code/inference.py`);
@@ -21,8 +22,9 @@ from typing import Any
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-from mlops.ab_support import CHALLENGER, CHAMPION, MARKER
 from mlops.hooks.mlflow_tracking import MlflowHook
+from mlops.settings import CHAMPION, MARKER
+from mlops.tasks.common import publish_version
 
 DROP = re.compile(
     r"^models/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,62})/(?P<label>[A-Za-z0-9][A-Za-z0-9_.-]{0,62})/model\.tar\.gz$"
@@ -43,9 +45,16 @@ def scan(bucket: str, *, aws_conn_id: str) -> list[dict[str, str]]:
     for key in sorted(keys):
         match = DROP.match(key)
         if match and key.rsplit("/", 1)[0] + "/" + MARKER not in present:
-            drops.append({"key": key, "name": match["name"], "label": match["label"]})
+            drops.append({"key": key, "name": match["name"], "label": match["label"], "bucket": bucket})
     print(f"{len(drops)} new drop(s) under s3://{bucket}/models/: {[d['key'] for d in drops]}")
     return drops
+
+
+def find_drops(*, aws_conn_id: str) -> list[dict[str, str]]:
+    from mlops.hooks.stack_outputs import StackOutputsHook
+
+    outputs = StackOutputsHook(aws_conn_id=aws_conn_id).get_outputs("platform", required=("BucketName",))
+    return scan(outputs["BucketName"], aws_conn_id=aws_conn_id)
 
 
 def check_artifact(body: bytes) -> dict[str, Any]:
@@ -73,7 +82,6 @@ def check_artifact(body: bytes) -> dict[str, Any]:
 
 def register(
     drop: dict[str, str],
-    bucket: str,
     *,
     aws_conn_id: str,
     mlflow_conn_id: str,
@@ -82,8 +90,9 @@ def register(
     run_id: str,
 ) -> dict[str, Any]:
     """Register one drop; BadDrop (after writing a rejected marker) when it is not a usable model."""
-    from mlops.training_support import _model_package
+    from include.training.gate import drop_alias
 
+    bucket = drop["bucket"]
     s3 = S3Hook(aws_conn_id=aws_conn_id)
     uri = f"s3://{bucket}/{drop['key']}"
     marker_key = drop["key"].rsplit("/", 1)[0] + "/" + MARKER
@@ -93,48 +102,40 @@ def register(
             json.dumps({**content, "checked_at": datetime.now(UTC).isoformat()}), marker_key, bucket, replace=True
         )
 
-    body = s3.get_key(drop["key"], bucket).get()["Body"].read()
     try:
-        info = check_artifact(body)
+        info = check_artifact(s3.get_key(drop["key"], bucket).get()["Body"].read())
     except BadDrop as err:
         mark({"status": "rejected", "reason": str(err)})
         raise BadDrop(f"{uri} rejected (marked in {MARKER}, not looked at again): {err}") from err
 
     mlflow = MlflowHook(mlflow_conn_id)
     name = drop["name"]
-    existing = mlflow.client.search_model_versions(f"name = '{name}' and tags.serving_artifact = '{uri}'")
-    if existing:
-        version = existing[0]
-    else:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            mlflow.client.create_registered_model(name)
-        except MlflowException as err:
-            if err.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
-        version = mlflow.client.create_model_version(
-            name,
-            uri,
-            tags={
-                "model_artifact": uri,
-                "serving_artifact": uri,
-                "source": "hand-drop",
-                "drop_label": drop["label"],
-                "model_kind": info["kind"],
-                "registered_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "dag_run_id": run_id,
-            },
-            description=f"hand-dropped {info['kind']} model ({info['users']} users x {info['items']} items) from {uri}",
-        )
-    alias = CHALLENGER if mlflow.version_by_alias(name, CHAMPION) is not None else CHAMPION
-    current = mlflow.version_by_alias(name, alias)
-    if current is None or str(current.version) != str(version.version):
-        mlflow.set_alias(name, alias, version.version)
-    package_arn = version.tags.get("model_package_arn") or _model_package(
-        aws_conn_id, package_group, serving_image, uri, alias, name, version.version, run_id
+    version, _ = mlflow.register(
+        name,
+        uri,
+        identity={"serving_artifact": uri},
+        tags={
+            "model_artifact": uri,
+            "serving_artifact": uri,
+            "source": "hand-drop",
+            "drop_label": drop["label"],
+            "model_kind": info["kind"],
+            "registered_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "dag_run_id": run_id,
+        },
+        description=f"hand-dropped {info['kind']} model ({info['users']} users x {info['items']} items) from {uri}",
     )
-    mlflow.tag_version(name, version.version, {"model_package_arn": package_arn})
+    alias = drop_alias(has_champion=mlflow.version_by_alias(name, CHAMPION) is not None)
+    package_arn = publish_version(
+        mlflow,
+        version,
+        alias,
+        aws_conn_id=aws_conn_id,
+        package_group=package_group,
+        image=serving_image,
+        model_data_url=uri,
+        run_id=run_id,
+    )
     mark({"status": "registered", "mlflow_version": str(version.version), "source": uri})
     print(f"registered {uri} as {name} version {version.version} (alias {alias})")
     return {

@@ -1,60 +1,61 @@
-"""The model_training DAG's steps that need the training package (pandas, numpy, MLflow): imported
-inside tasks only, so that parsing the DAG stays light."""
+"""The model_training DAG's steps: plan, assess the champion, stage data and code, configure the
+job, register the result. The policy (retrain? which alias?) is in include/training."""
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import tarfile
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
 from mlops.hooks.mlflow_tracking import MlflowHook
-
-CHAMPION, CHALLENGER = "champion", "challenger"
-GATE_METRIC = "ndcg_at_10"
-
-
-def _read_parquet(s3: S3Hook, uri: str):
-    import pandas as pd
-
-    bucket, key = S3Hook.parse_s3_url(uri)
-    body = s3.get_key(key, bucket).get()["Body"].read()
-    return pd.read_parquet(io.BytesIO(body))
+from mlops.hooks.processed_months import ProcessedMonthsHook
+from mlops.hooks.stack_outputs import StackOutputsHook
+from mlops.months import months_back
+from mlops.settings import CHAMPION
+from mlops.tasks.common import load_model, publish_version, read_parquet
 
 
-def _load_model(s3: S3Hook, model_tar_uri: str, into: str):
-    from include.training.artifact import ScoringModel
-
-    bucket, key = S3Hook.parse_s3_url(model_tar_uri)
-    body = s3.get_key(key, bucket).get()["Body"].read()
-    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
-        archive.extractall(into, filter="data")
-    return ScoringModel.load(into)
-
-
-def _month_files(s3: S3Hook, processed_bucket: str, month: str) -> dict[str, str]:
-    key = f"processed/month={month}/_manifest.json"
-    return json.loads(s3.read_key(key, processed_bucket))["files"]
+# --- plan --------------------------------------------------------------------------------------
+def plan(month: str, params: dict, run_id: str, *, aws_conn_id: str) -> dict[str, Any]:
+    """The newest month (the test month), the processed months before it (the window), the stacks."""
+    outputs = StackOutputsHook(aws_conn_id=aws_conn_id)
+    prep = outputs.get_outputs("preprocessing", required=("OutputBucket",))
+    platform = outputs.get_outputs("platform", required=("BucketName", "ExecutionRoleArn"))
+    processed = ProcessedMonthsHook(prep["OutputBucket"], aws_conn_id=aws_conn_id)
+    test_files = processed.files(month)
+    window = processed.window(months_back(month, params["training_window_months"]))
+    if not window:
+        raise ValueError(f"no processed month before {month}: nothing to train on")
+    job_suffix = hashlib.sha256(run_id.encode()).hexdigest()[:8]
+    return {
+        "month": month,
+        "test_files": test_files,
+        "window": window,
+        "train_months": [w["month"] for w in window],
+        "bucket": platform["BucketName"],
+        "processed_bucket": prep["OutputBucket"],
+        "role_arn": platform["ExecutionRoleArn"],
+        "job_name": f"recommender-{params['model']}-{month.replace('-', '')}-{job_suffix}",
+    }
 
 
 # --- assess ------------------------------------------------------------------------------------
-def assess_champion(
+def assess(
     plan: dict, params: dict, *, aws_conn_id: str, mlflow_conn_id: str, model_name: str, now: datetime
 ) -> dict[str, Any]:
+    """The retraining decision, with its figures, from the champion and the new month."""
     import pandas as pd
 
     from include.training import drift, evaluation
     from include.training.decision import decide
+    from include.training.gate import GATE_METRIC
 
-    mlflow = MlflowHook(mlflow_conn_id)
-    champion = mlflow.version_by_alias(model_name, CHAMPION)
+    champion = MlflowHook(mlflow_conn_id).version_by_alias(model_name, CHAMPION)
     if champion is None:
         decision = decide(has_champion=False)
         print(decision.explain())
@@ -67,13 +68,11 @@ def assess_champion(
             "drift": None,
         }
     s3 = S3Hook(aws_conn_id=aws_conn_id)
+    processed = ProcessedMonthsHook(plan["processed_bucket"], aws_conn_id=aws_conn_id)
     tags = champion.tags
-    current = _read_parquet(s3, plan["test_files"]["interactions.parquet"])
+    current = read_parquet(s3, plan["test_files"]["interactions.parquet"])
     reference = pd.concat(
-        [
-            _read_parquet(s3, _month_files(s3, plan["processed_bucket"], m)["interactions.parquet"])
-            for m in tags["train_months"].split(",")
-        ],
+        [read_parquet(s3, processed.files(m)["interactions.parquet"]) for m in tags["train_months"].split(",")],
         ignore_index=True,
     )
     threshold = params["drift_threshold"]
@@ -86,7 +85,7 @@ def assess_champion(
     )
     print(report.summary())
     with tempfile.TemporaryDirectory() as tmp:
-        model = _load_model(s3, tags["model_artifact"], tmp)
+        model = load_model(s3, tags["model_artifact"], tmp)
         now_metrics = evaluation.score(model, evaluation.truth_of(current, users=model.users))
     trained_at = datetime.fromisoformat(tags["trained_at"])
     decision = decide(
@@ -194,7 +193,7 @@ def training_job_config(plan: dict, channels: dict, source_uri: str, params: dic
 
 
 # --- register ----------------------------------------------------------------------------------
-def register_model(
+def register(
     plan: dict,
     assessment: dict,
     channels: dict,
@@ -208,32 +207,29 @@ def register_model(
     model_name: str,
     package_group: str,
 ) -> dict[str, Any]:
-    import mlflow as mlflow_api
-    import pandas as pd
-    from mlflow.models import infer_signature
-
+    """Score challenger, champion and baseline on the new month; log, register, alias, package."""
     from include.training import evaluation
+    from include.training.gate import GATE_METRIC, registration_gate
 
     s3 = S3Hook(aws_conn_id=aws_conn_id)
     hook = MlflowHook(mlflow_conn_id)
     artifact = job["ModelArtifacts"]["S3ModelArtifacts"]
-    current = _read_parquet(s3, plan["test_files"]["interactions.parquet"])
+    current = read_parquet(s3, plan["test_files"]["interactions.parquet"])
     champion = assessment.get("champion")
     with tempfile.TemporaryDirectory() as tmp:
-        model = _load_model(s3, artifact, f"{tmp}/challenger")
+        model = load_model(s3, artifact, f"{tmp}/challenger")
         truth = evaluation.truth_of(current, users=model.users)
         scored = {
             "challenger": evaluation.score(model, truth),
             "baseline": evaluation.score(evaluation.popularity_of(model), truth),
         }
         if champion:
-            scored["champion"] = evaluation.score(_load_model(s3, champion["model_artifact"], f"{tmp}/champion"), truth)
-        gate, alias = _gate(scored, champion, params["min_improvement"])
+            scored["champion"] = evaluation.score(load_model(s3, champion["model_artifact"], f"{tmp}/champion"), truth)
+        gate, alias = registration_gate(scored, bool(champion), params["min_improvement"])
         print(f"gate: {gate}")
 
-        experiment_id = hook.experiment_id(experiment)
         run, created = hook.start_or_resume_run(
-            experiment_id,
+            hook.experiment_id(experiment),
             run_name=job["TrainingJobName"],
             tags={"model": model.kind, "month": plan["month"], "training_job": job["TrainingJobName"]},
             key={"dag_run_id": run_id},
@@ -260,27 +256,15 @@ def register_model(
             },
         )
         if created or not run.data.tags.get("model_uri"):
-            example = pd.DataFrame({"user_id": [model.users[0]], "num_results": [10], "country": ["United Kingdom"]})
-            with mlflow_api.start_run(run_id=mlflow_run_id):
-                info = mlflow_api.pyfunc.log_model(
-                    name="model",
-                    python_model=str(Path(evaluation.__file__).with_name("mlflow_pyfunc.py")),
-                    artifacts={"model_dir": f"{tmp}/challenger"},
-                    code_paths=[str(Path(evaluation.__file__).with_name("artifact.py"))],
-                    signature=infer_signature(
-                        example, pd.DataFrame({"user_id": ["x"], "items": [["a"]], "source": ["model"]})
-                    ),
-                    pip_requirements=["numpy", "pandas"],
-                )
-            hook.log_to_run(mlflow_run_id, tags={"model_uri": info.model_uri})
-            model_uri = info.model_uri
+            model_uri = _log_model(hook, mlflow_run_id, model, f"{tmp}/challenger")
+            hook.log_to_run(mlflow_run_id, tags={"model_uri": model_uri})
         else:
             model_uri = run.data.tags["model_uri"]
 
     version, new_version = hook.register(
         model_name,
-        mlflow_run_id,
         model_uri,
+        run_id=mlflow_run_id,
         tags={
             "train_months": ",".join(plan["train_months"]),
             "model_artifact": artifact,
@@ -292,14 +276,17 @@ def register_model(
         },
         description=f"{model.kind} trained on {', '.join(plan['train_months'])}; {gate}",
     )
-    if alias is not None:
-        hook.set_alias(model_name, alias, version.version)
     hook.tag_version(model_name, version.version, {"gate": gate})
-    package_arn = version.tags.get("model_package_arn") or _model_package(
-        aws_conn_id, package_group, params["training_image"], artifact, alias, model_name, version.version, run_id
+    package_arn = publish_version(
+        hook,
+        version,
+        alias,
+        aws_conn_id=aws_conn_id,
+        package_group=package_group,
+        image=params["training_image"],
+        model_data_url=artifact,
+        run_id=run_id,
     )
-    if not version.tags.get("model_package_arn"):
-        hook.tag_version(model_name, version.version, {"model_package_arn": package_arn})
     print(
         f"{model_name} version {version.version} ({'new' if new_version else 'existing'}), alias {alias}, {package_arn}"
     )
@@ -317,47 +304,24 @@ def register_model(
     }
 
 
-def _gate(scored: dict, champion: dict | None, min_improvement: float) -> tuple[str, str | None]:
-    new, base = scored["challenger"][GATE_METRIC], scored["baseline"][GATE_METRIC]
-    if new <= base:
-        return f"{GATE_METRIC} {new:.4f} does not beat the popularity baseline {base:.4f}", None
-    if champion is None:
-        return f"first model: {GATE_METRIC} {new:.4f} > baseline {base:.4f}", CHAMPION
-    old = scored["champion"][GATE_METRIC]
-    if new >= old * (1 + min_improvement):
-        return (
-            f"{GATE_METRIC} {new:.4f} >= champion {old:.4f} x (1 + {min_improvement}) and > baseline {base:.4f}",
-            CHALLENGER,
-        )
-    return f"{GATE_METRIC} {new:.4f} < champion {old:.4f} x (1 + {min_improvement})", None
+def _log_model(hook: MlflowHook, mlflow_run_id: str, model, model_dir: str) -> str:
+    """The scoring artifact as an MLflow pyfunc model (code-based: no pickle), logged to the run."""
+    import mlflow as mlflow_api
+    import pandas as pd
+    from mlflow.models import infer_signature
 
+    from include.training import evaluation
 
-def _model_package(
-    aws_conn_id: str,
-    group: str,
-    image: str,
-    artifact: str,
-    alias: str | None,
-    model_name: str,
-    version: str,
-    run_id: str,
-) -> str:
-    client = SageMakerHook(aws_conn_id=aws_conn_id).conn
-    try:
-        client.describe_model_package_group(ModelPackageGroupName=group)
-    except client.exceptions.ClientError:
-        client.create_model_package_group(
-            ModelPackageGroupName=group, ModelPackageGroupDescription="Recommender versions, mirrored from MLflow"
+    code = Path(evaluation.__file__)
+    example = pd.DataFrame({"user_id": [model.users[0]], "num_results": [10], "country": ["United Kingdom"]})
+    hook.client  # noqa: B018 - points MLflow's fluent API at the connection's server
+    with hook.fluent_credentials(), mlflow_api.start_run(run_id=mlflow_run_id):
+        info = mlflow_api.pyfunc.log_model(
+            name="model",
+            python_model=str(code.with_name("mlflow_pyfunc.py")),
+            artifacts={"model_dir": model_dir},
+            code_paths=[str(code.with_name("artifact.py"))],
+            signature=infer_signature(example, pd.DataFrame({"user_id": ["x"], "items": [["a"]], "source": ["model"]})),
+            pip_requirements=["numpy", "pandas"],
         )
-    status = {CHAMPION: "Approved", CHALLENGER: "PendingManualApproval"}.get(alias or "", "Rejected")
-    return client.create_model_package(
-        ModelPackageGroupName=group,
-        ModelPackageDescription=f"MLflow {model_name} version {version} (DAG run {run_id})"[:1000],
-        InferenceSpecification={
-            "Containers": [{"Image": image, "ModelDataUrl": artifact}],
-            "SupportedContentTypes": ["application/json"],
-            "SupportedResponseMIMETypes": ["application/json"],
-        },
-        ModelApprovalStatus=status,
-        CustomerMetadataProperties={"mlflow_model": model_name, "mlflow_version": str(version)},
-    )["ModelPackageArn"]
+    return info.model_uri

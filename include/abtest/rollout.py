@@ -1,0 +1,116 @@
+"""The rollout of a model version on the serving endpoint, as data: what to deploy, promote, roll back.
+
+No champion yet, or the candidate *is* the champion: the version is deployed alone (variant
+`champion`). Otherwise an A/B test: champion and challenger side by side at `traffic_share`, then
+either the challenger alone (promote) or the champion alone (roll back / inconclusive). Every
+endpoint config is named after its versions and split, so a rerun finds the one it made.
+
+Versions are given as facts from the registry: `{"version": "3", "tags": {...}}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+FINAL_STATUS = {"promote": "promoted", "rollback": "rolled_back", "inconclusive": "inconclusive"}
+APPROVAL = {"deploy": "Approved", "promote": "Approved", "rollback": "Rejected"}  # inconclusive: unchanged
+ENVIRONMENT = {
+    "SAGEMAKER_PROGRAM": "inference.py",
+    "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+    "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+}
+
+
+def serving_key(model_name: str, version: str) -> str:
+    """Where a version's artifact must be for the serving role (it may read models/ only)."""
+    return f"models/{model_name}/{version}/model.tar.gz"
+
+
+def final_status(outcome: str) -> str:
+    return FINAL_STATUS.get(outcome, "deployed")
+
+
+def approval_of(outcome: str) -> str | None:
+    """The model package status an outcome calls for; None leaves it as it is."""
+    return APPROVAL.get(outcome)
+
+
+def rollout_plan(
+    *,
+    model_name: str,
+    candidate: dict,
+    champion: dict | None,
+    endpoint: str,
+    bucket: str,
+    role_arn: str,
+    params: dict,
+) -> dict[str, Any]:
+    """`mode` (deploy | ab), `champion_version`, `test_id`, and models/variants/config per step."""
+
+    def model_of(facts: dict) -> dict[str, Any]:
+        version, tags = str(facts["version"]), facts["tags"]
+        artifact = tags.get("model_artifact")
+        if not artifact:
+            raise ValueError(f"{model_name} version {version} has no 'model_artifact' tag: it cannot be served")
+        return {
+            "name": f"{endpoint}-v{version}",
+            "version": version,
+            "image": params["serving_image"],
+            # a hand-dropped version serves from where it was dropped; trained ones are staged under models/
+            "model_data_url": tags.get("serving_artifact") or f"s3://{bucket}/{serving_key(model_name, version)}",
+            "artifact": artifact,
+            "role_arn": role_arn,
+            "environment": ENVIRONMENT,
+        }
+
+    def variant(name: str, model: dict, weight: float) -> dict[str, Any]:
+        return {
+            "VariantName": name,
+            "ModelName": model["name"],
+            "InitialInstanceCount": int(params["instance_count"]),
+            "InstanceType": params["instance_type"],
+            "InitialVariantWeight": float(weight),
+        }
+
+    def step(name: str, config: str, variants: list[dict], models: list[dict]) -> dict[str, Any]:
+        return {f"{name}_config": config, f"{name}_variants": variants, f"{name}_models": models}
+
+    new = model_of(candidate)
+    alone = (f"{endpoint}-v{new['version']}", [variant(CHAMPION, new, 1.0)], [new])
+    plan: dict[str, Any] = {"version": new["version"], **step("promote", *alone)}
+    if champion is None or str(champion["version"]) == new["version"]:
+        return {
+            **plan,
+            "mode": "deploy",
+            "champion_version": new["version"],
+            "test_id": "",
+            **step("deploy", *alone),
+            **step("rollback", *alone),
+        }
+    old = model_of(champion)
+    share = float(params["traffic_share"])
+    return {
+        **plan,
+        "mode": "ab",
+        "champion_version": old["version"],
+        "test_id": f"{model_name}-v{old['version']}-vs-v{new['version']}",
+        **step(
+            "deploy",
+            f"{endpoint}-v{old['version']}-v{new['version']}-{round(share * 100)}pct",
+            [variant(CHAMPION, old, 1 - share), variant(CHALLENGER, new, share)],
+            [old, new],
+        ),
+        **step("rollback", f"{endpoint}-v{old['version']}", [variant(CHAMPION, old, 1.0)], [old]),
+    }
+
+
+def sequential_settings(params: dict) -> dict[str, float | int]:
+    """The sequential test's settings from the DAG's Params (durations in seconds)."""
+    return {
+        "alpha": float(params["alpha"]),
+        "min_detectable_effect": float(params["min_detectable_effect"]),
+        "min_sessions": int(params["min_sessions"]),
+        "min_duration_s": float(params["min_duration_hours"]) * 3600,
+        "max_duration_s": float(params["max_duration_hours"]) * 3600,
+    }

@@ -1,0 +1,44 @@
+"""The preprocessed months in the output bucket, as the preprocessing job publishes them.
+
+A month is processed when `processed/month=YYYY-MM/_manifest.json` exists (the job writes it
+last); its `files` name the month's data sets. Training windows are the processed months among
+the ones asked for: a gap is skipped, not an error.
+"""
+
+from __future__ import annotations
+
+import json
+
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+
+class ProcessedMonthsHook(S3Hook):
+    def __init__(self, bucket: str, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.bucket = bucket
+
+    @staticmethod
+    def manifest_key(month: str) -> str:
+        return f"processed/month={month}/_manifest.json"
+
+    def manifest(self, month: str) -> dict | None:
+        key = self.manifest_key(month)
+        if not self.check_for_key(key, self.bucket):
+            return None
+        return json.loads(self.read_key(key, self.bucket))
+
+    def files(self, month: str) -> dict[str, str]:
+        """The month's files; a clear error when the month is not processed."""
+        found = self.manifest(month)
+        if found is None:
+            raise ValueError(f"month {month} is not processed: s3://{self.bucket}/processed/month={month}/")
+        return found["files"]
+
+    def window(self, months: list[str]) -> list[dict]:
+        """`{"month", "files"}` of each processed month among `months`, in their order."""
+        window = []
+        for month in months:
+            found = self.manifest(month)
+            if found is not None:
+                window.append({"month": month, "files": found["files"]})
+        return window

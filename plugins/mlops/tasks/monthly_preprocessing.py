@@ -1,0 +1,118 @@
+"""The monthly_preprocessing DAG's Python steps: plan the run, choose whether to fit, check quality.
+The quality rules are in include/preprocessing/quality.py."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+from mlops.hooks.stack_outputs import StackOutputsHook
+from mlops.months import month_end
+
+SSM_PREFIX = "/ds/preprocessing"
+STACK_REQUIRED = (
+    "InputBucket",
+    "OutputBucket",
+    "ArtifactBucket",
+    "ClusterName",
+    "PreprocessingTaskDefinition",
+    "LogGroupName",
+    "SubnetIds",
+)
+
+
+def plan(month: str, params: dict, run_id: str, *, container: str, aws_conn_id: str) -> dict[str, Any]:
+    """Everything the run needs, resolved once: where its input is, how to run the job."""
+    from airflow.providers.amazon.aws.hooks.ssm import SsmHook
+
+    from mlops.operators.ecs import private_network
+
+    outputs = StackOutputsHook(aws_conn_id=aws_conn_id)
+    stack = outputs.get_outputs("preprocessing", required=STACK_REQUIRED)
+    platform = outputs.get_outputs("platform")
+    ssm = SsmHook(aws_conn_id=aws_conn_id)
+    input_key = ssm.get_parameter_value(f"{SSM_PREFIX}/input-key").rstrip("/")
+    model_key = ssm.get_parameter_value(f"{SSM_PREFIX}/model-key")
+    job_run_id = re.sub(r"[^A-Za-z0-9_.-]", "-", run_id)[:100]
+    environment = [{"name": "MONTH", "value": month}, {"name": "RUN_ID", "value": job_run_id}]
+    fit_command = ["fit", "--until", month, "--window", str(params["fit_window_months"])]
+    return {
+        "month": month,
+        "event_time": month_end(month),
+        "raw_manifest_uri": f"s3://{stack['InputBucket']}/{input_key}/month={month}/_manifest.json",
+        "model_uri": f"s3://{stack['ArtifactBucket']}/{model_key}",
+        "manifest_uri": f"s3://{stack['OutputBucket']}/processed/month={month}/_manifest.json",
+        "cluster": stack["ClusterName"],
+        "task_definition": stack["PreprocessingTaskDefinition"],
+        "log_group": stack["LogGroupName"],
+        "network_configuration": private_network(stack),
+        "run_overrides": {"containerOverrides": [{"name": container, "command": ["run"], "environment": environment}]},
+        "fit_overrides": {
+            "containerOverrides": [{"name": container, "command": fit_command, "environment": environment}]
+        },
+        "user_feature_group": platform.get("UserFeatureGroupName", ""),
+        "item_feature_group": platform.get("ItemFeatureGroupName", ""),
+    }
+
+
+def choose_model(plan: dict, refit: bool, *, aws_conn_id: str) -> list[str]:
+    """`preprocess` always runs; it also waits for `fit_model` when that is chosen (a branch skips
+    the direct downstream tasks it does not name)."""
+    bucket, key = S3Hook.parse_s3_url(plan["model_uri"])
+    if refit:
+        print("refit_model is set: fitting the preprocessing model first")
+        return ["fit_model", "preprocess"]
+    if not S3Hook(aws_conn_id=aws_conn_id).check_for_key(key, bucket):
+        print(f"no preprocessing model at {plan['model_uri']}: fitting one first")
+        return ["fit_model", "preprocess"]
+    print(f"using the preprocessing model at {plan['model_uri']}")
+    return ["preprocess"]
+
+
+def check_quality(plan: dict, params: dict, *, aws_conn_id: str) -> dict:
+    """The job's report against the thresholds: a month that is mostly rejected is a data problem."""
+    from include.preprocessing import quality
+
+    bucket, key = S3Hook.parse_s3_url(plan["manifest_uri"])
+    manifest = json.loads(S3Hook(aws_conn_id=aws_conn_id).read_key(key, bucket))
+    report = manifest["report"]
+    if manifest["month"] != plan["month"]:
+        raise ValueError(f"{plan['manifest_uri']} describes {manifest['month']}, not {plan['month']}")
+    problems = quality.problems(
+        report,
+        max_quarantine_share=params["max_quarantine_share"],
+        max_malformed_share=params["max_malformed_share"],
+        min_rows_out=params["min_rows_out"],
+    )
+    print(quality.summary(plan["month"], report))
+    if problems:
+        raise ValueError(
+            f"quality gate failed for {plan['month']}: "
+            + "; ".join(problems)
+            + f" - see {manifest['files']['quarantine.parquet']}"
+        )
+    return {
+        "month": plan["month"],
+        "manifest_uri": plan["manifest_uri"],
+        "files": manifest["files"],
+        "report": report,
+        "run_id": manifest["run_id"],
+    }
+
+
+def processed_event(quality: dict) -> dict:
+    """The `online_retail_processed_month` Asset event's extra."""
+    report = quality["report"]
+    return {
+        "month": quality["month"],
+        "manifest_uri": quality["manifest_uri"],
+        "files": quality["files"],
+        "rows_out": report["rows_out"],
+        "rows_quarantined": report["rows_quarantined"],
+        "users": report["users"],
+        "items": report["items"],
+        "model_id": report["model_id"],
+    }

@@ -1,0 +1,223 @@
+"""The policy moved out of the task code, checked without AWS, MLflow or Airflow: the registration
+gate, the rollout plan, Personalize's not-worse gate and plan rules, the preprocessing quality gate."""
+
+from __future__ import annotations
+
+import pytest
+
+from include.abtest import rollout
+from include.personalize import gate as personalize_gate
+from include.personalize import plan as personalize_plan
+from include.preprocessing import quality
+from include.training import gate
+
+
+# --- registration gate ------------------------------------------------------------------------
+def scores(challenger: float, baseline: float, champion: float | None = None) -> dict:
+    scored = {"challenger": {"ndcg_at_10": challenger}, "baseline": {"ndcg_at_10": baseline}}
+    if champion is not None:
+        scored["champion"] = {"ndcg_at_10": champion}
+    return scored
+
+
+def test_a_model_that_does_not_beat_the_baseline_gets_no_alias():
+    reason, alias = gate.registration_gate(scores(0.10, 0.10), has_champion=False, min_improvement=0.0)
+    assert alias is None and reason == "ndcg_at_10 0.1000 does not beat the popularity baseline 0.1000"
+
+
+def test_the_first_model_above_the_baseline_is_champion():
+    reason, alias = gate.registration_gate(scores(0.2, 0.1), has_champion=False, min_improvement=0.5)
+    assert alias == "champion" and reason.startswith("first model: ndcg_at_10 0.2000 > baseline 0.1000")
+
+
+@pytest.mark.parametrize(
+    ("challenger", "champion", "min_improvement", "expected"),
+    [(0.23, 0.20, 0.1, "challenger"), (0.219, 0.20, 0.1, None), (0.20, 0.20, 0.0, "challenger")],
+)
+def test_a_later_model_must_beat_the_champion_by_the_minimum_improvement(
+    challenger, champion, min_improvement, expected
+):
+    reason, alias = gate.registration_gate(scores(challenger, 0.1, champion), True, min_improvement)
+    assert alias == expected, reason
+    assert ("champion 0.2000 x (1 + " + str(min_improvement) + ")") in reason
+
+
+def test_package_approval_follows_the_alias_and_drops_fill_the_free_alias():
+    assert [gate.approval_status(a) for a in ("champion", "challenger", None)] == [
+        "Approved",
+        "PendingManualApproval",
+        "Rejected",
+    ]
+    assert gate.drop_alias(has_champion=False) == "champion" and gate.drop_alias(has_champion=True) == "challenger"
+
+
+def test_the_policy_and_the_dags_name_the_aliases_alike():
+    from mlops import settings
+
+    assert (gate.CHAMPION, gate.CHALLENGER) == (settings.CHAMPION, settings.CHALLENGER)
+    assert (rollout.CHAMPION, rollout.CHALLENGER) == (settings.CHAMPION, settings.CHALLENGER)
+
+
+# --- rollout plan -----------------------------------------------------------------------------
+PARAMS = {"serving_image": "img", "instance_count": 1, "instance_type": "ml.m5.large", "traffic_share": 0.1}
+
+
+def plan(candidate: dict, champion: dict | None) -> dict:
+    return rollout.rollout_plan(
+        model_name="rec",
+        candidate=candidate,
+        champion=champion,
+        endpoint="ep",
+        bucket="bkt",
+        role_arn="role",
+        params=PARAMS,
+    )
+
+
+def version(number: str, **tags: str) -> dict:
+    return {"version": number, "tags": {"model_artifact": f"s3://train/{number}/model.tar.gz", **tags}}
+
+
+def test_without_a_champion_the_candidate_is_deployed_alone():
+    result = plan(version("1"), None)
+    assert result["mode"] == "deploy" and result["test_id"] == "" and result["champion_version"] == "1"
+    for step in ("deploy", "promote", "rollback"):
+        assert result[f"{step}_config"] == "ep-v1"
+        assert [(v["VariantName"], v["ModelName"], v["InitialVariantWeight"]) for v in result[f"{step}_variants"]] == [
+            ("champion", "ep-v1", 1.0)
+        ]
+    (model,) = result["deploy_models"]
+    assert model["model_data_url"] == "s3://bkt/models/rec/1/model.tar.gz" and model["role_arn"] == "role"
+
+
+def test_the_champion_itself_is_a_deployment_not_a_test():
+    assert plan(version("2"), version("2"))["mode"] == "deploy"
+
+
+def test_a_challenger_is_tested_beside_the_champion_and_each_outcome_has_its_config():
+    result = plan(version("3"), version("2", serving_artifact="s3://bkt/models/rec/hand/model.tar.gz"))
+    assert result["mode"] == "ab" and result["test_id"] == "rec-v2-vs-v3" and result["champion_version"] == "2"
+    assert result["deploy_config"] == "ep-v2-v3-10pct"
+    assert [(v["VariantName"], v["InitialVariantWeight"]) for v in result["deploy_variants"]] == [
+        ("champion", 0.9),
+        ("challenger", 0.1),
+    ]
+    assert result["deploy_models"][0]["model_data_url"] == "s3://bkt/models/rec/hand/model.tar.gz"  # a hand drop
+    assert result["promote_config"] == "ep-v3" and result["promote_models"][0]["version"] == "3"
+    assert result["rollback_config"] == "ep-v2" and result["rollback_models"][0]["version"] == "2"
+
+
+def test_a_version_without_an_artifact_cannot_be_served():
+    with pytest.raises(ValueError, match="no 'model_artifact' tag"):
+        plan({"version": "4", "tags": {}}, None)
+
+
+def test_outcomes_map_to_statuses_and_approvals():
+    assert [rollout.final_status(o) for o in ("promote", "rollback", "inconclusive", "deploy")] == [
+        "promoted",
+        "rolled_back",
+        "inconclusive",
+        "deployed",
+    ]
+    assert [rollout.approval_of(o) for o in ("deploy", "promote", "rollback", "inconclusive")] == [
+        "Approved",
+        "Approved",
+        "Rejected",
+        None,
+    ]
+    settings = rollout.sequential_settings(
+        {
+            "alpha": 0.05,
+            "min_detectable_effect": 0.02,
+            "min_sessions": 200,
+            "min_duration_hours": 1,
+            "max_duration_hours": 2,
+        }
+    )
+    assert settings == {
+        "alpha": 0.05,
+        "min_detectable_effect": 0.02,
+        "min_sessions": 200,
+        "min_duration_s": 3600.0,
+        "max_duration_s": 7200.0,
+    }
+
+
+# --- Personalize ------------------------------------------------------------------------------
+METRIC = "normalized_discounted_cumulative_gain_at_10"
+
+
+def decide(new: float | None, old: float | None, tolerance: float = 0.0, serving: str | None = "arn:old") -> dict:
+    return personalize_gate.not_worse(
+        "arn:new",
+        {} if new is None else {METRIC: new},
+        serving,
+        None if old is None else {METRIC: old},
+        metric=METRIC,
+        tolerance=tolerance,
+    )
+
+
+def test_personalize_first_version_and_same_version_deploy():
+    assert decide(0.1, None, serving=None) == {
+        "deploy": True,
+        "reason": "no campaign yet: the first version serves",
+        "serving": None,
+    }
+    same = personalize_gate.not_worse("arn:x", {}, "arn:x", None, metric=METRIC, tolerance=0)
+    assert same["deploy"] and same["reason"] == "the campaign already serves this version"
+
+
+def test_personalize_not_worse_within_tolerance_deploys_and_worse_is_kept_out():
+    assert decide(0.30, 0.30)["deploy"]
+    assert decide(0.29, 0.30, tolerance=0.05)["deploy"]
+    worse = decide(0.20, 0.30, tolerance=0.05)
+    assert not worse["deploy"] and worse["serving_metric"] == 0.30
+    assert worse["reason"].endswith("by more than 5%: the campaign keeps arn:old")
+    assert decide(0.2, None)["deploy"]  # the serving version reports no such metric
+
+
+def test_personalize_new_version_without_the_gate_metric_is_an_error():
+    with pytest.raises(ValueError, match="reports no"):
+        decide(None, 0.3)
+
+
+def test_update_mode_only_for_recipes_that_have_it():
+    personalize_plan.check_training_mode("aws-user-personalization", "UPDATE")
+    personalize_plan.check_training_mode("aws-similar-items", "FULL")
+    with pytest.raises(ValueError, match="training_mode UPDATE is only possible with"):
+        personalize_plan.check_training_mode("aws-similar-items", "UPDATE")
+
+
+def test_personalize_names_are_stable_per_recipe_and_per_run():
+    a = personalize_plan.resource_names("aws-user-personalization", "FULL", "2011-10", "manual__1")
+    b = personalize_plan.resource_names("aws-user-personalization", "FULL", "2011-10", "manual__2")
+    assert a["solution"] == a["campaign"] == "mlops-recommender-user-personalization"
+    assert a["recipe_arn"] == "arn:aws:personalize:::recipe/aws-user-personalization"
+    assert a["version_name"].startswith("2011-10-full-") and a["version_name"] != b["version_name"]
+    assert a == personalize_plan.resource_names("aws-user-personalization", "FULL", "2011-10", "manual__1")
+
+
+# --- preprocessing quality --------------------------------------------------------------------
+REPORT = {
+    "rows_in": 10_000,
+    "rows_out": 8_000,
+    "rows_quarantined": 2_000,
+    "quarantine_share": 0.2,
+    "quarantined_by_reason": {"cancellation": 1_950, "wrong_field_count": 30, "invalid_number": 20},
+    "users": 100,
+    "items": 50,
+}
+THRESHOLDS = {"max_quarantine_share": 0.35, "max_malformed_share": 0.01, "min_rows_out": 1000}
+
+
+def test_a_normal_month_passes_the_quality_gate():
+    assert quality.problems(REPORT, **THRESHOLDS) == []
+    assert quality.summary("2011-10", REPORT).startswith("2011-10: 10,000 rows in, 8,000 out, 2,000 quarantined")
+
+
+def test_each_broken_threshold_is_named_with_its_figure():
+    found = quality.problems(REPORT, max_quarantine_share=0.1, max_malformed_share=0.004, min_rows_out=9_000)
+    assert found[0].startswith("quarantined share 0.200 > 0.1 (")
+    assert found[1] == "malformed share 0.0050 > 0.004"  # wrong field counts and bad numbers only
+    assert found[2] == "8000 clean rows < 9000"

@@ -1,0 +1,70 @@
+"""The small AWS hooks the task modules use, against the local stack (no DAG run)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+
+def test_model_packages_are_created_in_their_group_and_approval_moves_once(aws_conn):
+    from mlops.hooks.sagemaker_model_package import SageMakerModelPackageHook
+
+    group = f"hook-test-{uuid.uuid4().hex[:6]}"
+    hook = SageMakerModelPackageHook(aws_conn_id="aws_default")
+    arn = hook.create_package(
+        group,
+        image="img",
+        model_data_url="s3://b/model.tar.gz",
+        approval_status="PendingManualApproval",
+        description="MLflow m version 1",
+        metadata={"mlflow_model": "m", "mlflow_version": "1"},
+    )
+    hook.ensure_group(group)  # exists: nothing to do
+    sagemaker = aws_conn.client("sagemaker")
+    assert [
+        p["ModelPackageArn"]
+        for p in sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
+    ] == [arn]
+    assert hook.set_approval(arn, "Approved", "won the A/B test") == "PendingManualApproval"
+    assert hook.set_approval(arn, "Approved") == "Approved"
+    described = sagemaker.describe_model_package(ModelPackageName=arn)
+    assert described["ModelApprovalStatus"] == "Approved"
+    assert described["ModelPackageDescription"] == "MLflow m version 1"
+    assert described["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == "s3://b/model.tar.gz"
+
+
+def test_processed_months_reads_manifests_and_skips_gaps(aws_conn):
+    from mlops.hooks.processed_months import ProcessedMonthsHook
+
+    bucket = f"processed-{uuid.uuid4().hex[:8]}"
+    s3 = aws_conn.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    for month in ("2011-01", "2011-03"):
+        body = json.dumps({"month": month, "files": {"interactions.parquet": f"s3://{bucket}/{month}.parquet"}})
+        s3.put_object(Bucket=bucket, Key=f"processed/month={month}/_manifest.json", Body=body)
+    hook = ProcessedMonthsHook(bucket, aws_conn_id="aws_default")
+    assert hook.manifest("2011-02") is None
+    assert hook.files("2011-03") == {"interactions.parquet": f"s3://{bucket}/2011-03.parquet"}
+    assert [w["month"] for w in hook.window(["2011-01", "2011-02", "2011-03"])] == ["2011-01", "2011-03"]
+    try:
+        hook.files("2011-02")
+    except ValueError as err:
+        assert str(err) == f"month 2011-02 is not processed: s3://{bucket}/processed/month=2011-02/"
+    else:
+        raise AssertionError("a missing month must be an error")
+
+
+def test_ssm_parameters_and_cloudwatch_metrics_are_published(aws_conn):
+    from mlops.hooks.cloudwatch_metrics import CloudWatchMetricsHook
+    from mlops.hooks.ssm_parameters import SsmParameterHook
+
+    name = f"/hook-test/{uuid.uuid4().hex[:6]}"
+    SsmParameterHook(aws_conn_id="aws_default").put_string(name, "v1", "first")
+    SsmParameterHook(aws_conn_id="aws_default").put_string(name, "v2", "second")
+    assert aws_conn.client("ssm").get_parameter(Name=name)["Parameter"]["Value"] == "v2"
+
+    namespace = f"HookTest/{uuid.uuid4().hex[:6]}"
+    CloudWatchMetricsHook(aws_conn_id="aws_default").put(namespace, {"ndcg": 0.3, "coverage": 1}, {"Recipe": "r"})
+    listed = aws_conn.client("cloudwatch").list_metrics(Namespace=namespace)["Metrics"]
+    assert sorted(m["MetricName"] for m in listed) == ["coverage", "ndcg"]
+    assert all(m["Dimensions"] == [{"Name": "Recipe", "Value": "r"}] for m in listed)

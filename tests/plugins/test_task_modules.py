@@ -1,0 +1,83 @@
+"""The per-DAG task modules' pure steps, without a DAG run or the local stack."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from types import SimpleNamespace
+
+import pytest
+
+from mlops.tasks import ab_promotion, model_drop, model_training, monthly_preprocessing
+
+
+def test_the_training_job_is_configured_from_the_plan_channels_and_params():
+    plan = {"job_name": "recommender-als-201110-abcd", "role_arn": "role", "bucket": "bkt", "month": "2011-10"}
+    channels = {"train": "s3://t/", "test": "s3://e/", "features": "s3://f/", "dataset_id": "d1"}
+    params = {"model": "als", "hyperparameters": {"factors": 64}, "training_image": "img", "instance_type": "ml.x"}
+    config = model_training.training_job_config(plan, channels, "s3://bkt/code/sourcedir.tar.gz", params)
+    assert config["TrainingJobName"] == "recommender-als-201110-abcd"
+    assert config["HyperParameters"]["model"] == '"als"' and config["HyperParameters"]["factors"] == "64"
+    assert config["HyperParameters"]["sagemaker_submit_directory"] == '"s3://bkt/code/sourcedir.tar.gz"'
+    assert [c["DataSource"]["S3DataSource"]["S3Uri"] for c in config["InputDataConfig"]] == [
+        "s3://t/",
+        "s3://e/",
+        "s3://f/",
+    ]
+    assert {"Key": "mlops:dataset", "Value": "d1"} in config["Tags"]
+
+
+def tarball(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, body in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            archive.addfile(info, io.BytesIO(body))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"not a tarball", "not a readable gzipped tar"),
+        (tarball({"model.json": b"{}"}), "lacks ['model.npz', 'code/inference.py']"),
+        (
+            tarball({"model.json": b"{}", "model.npz": b"junk", "code/inference.py": b""}),
+            "the model does not load or score",
+        ),
+    ],
+)
+def test_a_bad_drop_says_what_is_wrong(body, reason):
+    with pytest.raises(model_drop.BadDrop, match=reason.replace("[", r"\[").replace("]", r"\]")):
+        model_drop.check_artifact(body)
+
+
+def test_only_model_tarballs_under_a_name_and_label_are_drops():
+    assert model_drop.DROP.match("models/recommender/hand-1/model.tar.gz")["label"] == "hand-1"
+    assert model_drop.DROP.match("models/recommender/model.tar.gz") is None
+    assert model_drop.DROP.match("models/recommender/v1/other.tar.gz") is None
+
+
+def test_the_candidate_is_the_newest_event_of_the_asset():
+    events = {"candidate": [SimpleNamespace(extra={"version": "1"}), SimpleNamespace(extra={"version": "2"})]}
+    assert ab_promotion.candidate_of(events, "candidate") == {"version": "2"}
+    assert ab_promotion.candidate_of(None, "candidate") is None
+    assert ab_promotion.candidate_of({"candidate": []}, "candidate") is None
+
+
+def test_the_processed_month_event_carries_the_manifest_and_counts():
+    report = {"rows_out": 9, "rows_quarantined": 1, "users": 3, "items": 4, "model_id": "m", "rows_in": 10}
+    quality = {"month": "2011-10", "manifest_uri": "s3://o/m.json", "files": {"a": "s3://o/a"}, "report": report}
+    assert monthly_preprocessing.processed_event(quality) == {
+        "month": "2011-10",
+        "manifest_uri": "s3://o/m.json",
+        "files": {"a": "s3://o/a"},
+        "rows_out": 9,
+        "rows_quarantined": 1,
+        "users": 3,
+        "items": 4,
+        "model_id": "m",
+    }
+    assert json.dumps(monthly_preprocessing.processed_event(quality))  # an Asset extra must be JSON
