@@ -1,7 +1,8 @@
 """The local AWS stack: moto in server mode behind a dispatcher for our own handlers and faults.
 
-Requests for operations in the registry (ECS tasks today; SageMaker jobs, Personalize later) and
-requests with an armed fault are answered here; everything else goes to moto untouched. The same
+Requests for operations in the registry (ECS tasks, SageMaker training jobs and endpoints, the
+Feature Store runtime, Personalize) and requests with an armed fault are answered here; everything
+else goes to moto untouched, with moto's own models corrected where they differ from AWS. The same
 object runs in a thread for tests (`with LocalAwsStack() as stack:`) or as the `python -m localaws`
 process for the demo and the Airflow topology.
 """
@@ -21,7 +22,7 @@ from werkzeug.serving import make_server
 from werkzeug.wsgi import get_input_stream
 
 from localaws.faults import ApiFault, FaultInjector, JobFault, ModelFault
-from localaws.registry import backend_class, load_extensions
+from localaws.registry import BACKENDS, HANDLERS, install_patches
 from localaws.wire import ApiCall, AwsError, Signature, identify
 
 CONTROL_PREFIX = "/_localaws/"
@@ -32,7 +33,8 @@ class LocalAwsStack:
         self.host = host
         self.port = port
         self.faults = FaultInjector()
-        self.handlers = load_extensions()
+        install_patches()
+        self.handlers = HANDLERS
         self.handled_services = {service for service, _ in self.handlers}
         self._moto = DomainDispatcherApplication(create_backend_app)
         self._backends: dict[tuple[str, str, str], Any] = {}
@@ -94,7 +96,7 @@ class LocalAwsStack:
         key = (service, account_id, region)
         with self._lock:
             if key not in self._backends:
-                self._backends[key] = backend_class(service)(self, account_id, region)
+                self._backends[key] = BACKENDS[service](self, account_id, region)
             return self._backends[key]
 
     def reset(self) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from localaws.sagemaker.models import find_feature_group
+from localaws.sagemaker.patches import find_feature_group
 from localaws.wire import AwsError
 
 _NUMERIC = {"Integral": int, "Fractional": float}
