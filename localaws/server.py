@@ -61,14 +61,18 @@ class LocalAwsStack:
         self._server.serve_forever()
 
     def stop(self) -> None:
-        for backend in list(self._backends.values()):
-            if hasattr(backend, "shutdown"):
-                backend.shutdown()
+        self._shutdown_backends()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+    def _shutdown_backends(self) -> None:
+        with self._lock:
+            backends = list(self._backends.values())
+        for backend in backends:
+            backend.shutdown()
 
     def __enter__(self) -> LocalAwsStack:
         return self.start()
@@ -101,9 +105,7 @@ class LocalAwsStack:
 
     def reset(self) -> None:
         """Forget all state: moto's and ours (running jobs are stopped first)."""
-        for backend in list(self._backends.values()):
-            if hasattr(backend, "shutdown"):
-                backend.shutdown()
+        self._shutdown_backends()
         self._backends.clear()
         self.faults.clear()
         from moto.moto_api._internal.models import moto_api_backend
