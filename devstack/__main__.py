@@ -4,23 +4,27 @@ Writes `<state-dir>/airflow.env`, the exports that point Airflow at it:
     source .local/airflow.env && airflow dags test raw_data_landing
 With `--airflow`, also runs `airflow standalone` (API server and UI, scheduler, DAG processor,
 triggerer) on that environment: the embedded default behind `make up`.
+
+SIGINT or SIGTERM stops everything at any moment, start-up included: Airflow's process group,
+the MLflow server's, then the stack.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shlex
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 from devstack.airflow_env import airflow_environment
 from devstack.mlflow_server import MlflowServer, ensure_artifact_bucket
 from devstack.provision import provision
+from localaws.interrupt import Stopped, ignore_signals, raise_on_signals, wait_while
 from localaws.server import LocalAwsStack
 
 
@@ -48,44 +52,69 @@ def main(argv: list[str] | None = None) -> int:
     state_dir = args.state_dir.resolve()
     if not args.access_log:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    stack = LocalAwsStack(args.host, args.port).start()
-    print(f"local AWS stack on {stack.url}", flush=True)
-    mlflow = None
-    if not args.no_mlflow:
-        ensure_artifact_bucket(stack.client("s3"))
-        mlflow = MlflowServer(state_dir / "mlflow", stack.url, args.host, args.mlflow_port).start()
-        print(f"MLflow tracking server on {mlflow.url}", flush=True)
-    infra_parameters = None
-    if args.provision:
-        infra_parameters = provision(stack.client)
-        print(f"provisioned the account; stack parameters: {infra_parameters}", flush=True)
-    env_file = state_dir / "airflow.env"
-    env = airflow_environment(state_dir / "airflow", stack.url, mlflow.url if mlflow else None, infra_parameters)
-    write_env_file(env_file, env)
-    print(f"Airflow environment: source {env_file}", flush=True)
-
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
-    airflow = None
-    if args.airflow:
-        airflow = start_airflow(env, state_dir, args.host, args.airflow_port, done)
-    done.wait()
-    print("stopping", flush=True)
-    if airflow is not None:  # standalone and the components it started: one process group
-        os.killpg(airflow.pid, signal.SIGTERM)
-        try:
-            airflow.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(airflow.pid, signal.SIGKILL)
-    if mlflow is not None:
-        mlflow.stop()
-    stack.stop()
+    raise_on_signals()  # before anything starts: Ctrl-C or SIGTERM during start-up stops what has started
+    stack = mlflow = airflow = None
+    try:
+        stack = LocalAwsStack(args.host, args.port)
+        stack.start()
+        print(f"local AWS stack on {stack.url}", flush=True)
+        if not args.no_mlflow:
+            ensure_artifact_bucket(stack.client("s3"))
+            mlflow = MlflowServer(state_dir / "mlflow", stack.url, args.host, args.mlflow_port)
+            mlflow.launch()
+            print(f"MLflow tracking server starting (pid {mlflow.pid})", flush=True)
+            mlflow.wait_healthy()
+            print(f"MLflow tracking server on {mlflow.url}", flush=True)
+        infra_parameters = None
+        if args.provision:
+            infra_parameters = provision(stack.client)
+            print(f"provisioned the account; stack parameters: {infra_parameters}", flush=True)
+        env_file = state_dir / "airflow.env"
+        env = airflow_environment(state_dir / "airflow", stack.url, mlflow.url if mlflow else None, infra_parameters)
+        write_env_file(env_file, env)
+        print(f"Airflow environment: source {env_file}", flush=True)
+        if args.airflow:
+            command, full_env, log_path = prepare_airflow(env, state_dir, args.host, args.airflow_port)
+            with log_path.open("a") as log:
+                airflow = subprocess.Popen(
+                    command, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            print(
+                f"Airflow UI on http://{args.host}:{args.airflow_port} (log: {log_path}); Ctrl-C stops everything",
+                flush=True,
+            )
+        # until a signal, or Airflow stopping on its own (which stops the rest too)
+        wait_while(lambda: airflow is None or airflow.poll() is None)
+    except Stopped:
+        pass
+    finally:
+        ignore_signals()
+        print("stopping", flush=True)
+        if airflow is not None:
+            stop_process_group(airflow, 30)
+        if mlflow is not None:
+            mlflow.stop()
+        if stack is not None:
+            stack.stop()
     return 0
 
 
-def start_airflow(env: dict[str, str], state_dir: Path, host: str, port: int, done: threading.Event):
-    """`airflow standalone` on the local environment; its output goes to <state-dir>/airflow/standalone.log."""
+def stop_process_group(process: subprocess.Popen, timeout: float) -> None:
+    """`airflow standalone` and the components it started are one process group: SIGTERM it, then
+    SIGKILL what is left after `timeout` seconds."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def prepare_airflow(env: dict[str, str], state_dir: Path, host: str, port: int) -> tuple[list[str], dict, Path]:
+    """Migrate the metadata database and pause every DAG; returns how to run `airflow standalone` on
+    the local environment (command, environment) and its log, <state-dir>/airflow/standalone.log."""
     log_path = state_dir / "airflow" / "standalone.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     full = {
@@ -100,29 +129,19 @@ def start_airflow(env: dict[str, str], state_dir: Path, host: str, port: int, do
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     airflow_bin = str(Path(sys.executable).with_name("airflow"))
-    log = log_path.open("a")
     # A browsing session, not a production one: every DAG starts paused (the stacks of a fresh
     # local account are not deployed yet); unpause from the UI, infra_bootstrap first.
     full["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "True"
-    subprocess.run([airflow_bin, "db", "migrate"], env=full, stdout=log, stderr=subprocess.STDOUT, check=True)
-    subprocess.run(
-        [airflow_bin, "dags", "pause", "--treat-dag-id-as-regex", ".*", "--yes"],
-        env=full,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        check=False,  # nothing to pause in a new home
-    )
-    process = subprocess.Popen(
-        [airflow_bin, "standalone"], env=full, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    print(f"Airflow UI on http://{host}:{port} (log: {log_path}); Ctrl-C stops everything", flush=True)
-
-    def watch() -> None:
-        process.wait()
-        done.set()  # Airflow stopping on its own stops the rest too
-
-    threading.Thread(target=watch, daemon=True).start()
-    return process
+    with log_path.open("a") as log:
+        subprocess.run([airflow_bin, "db", "migrate"], env=full, stdout=log, stderr=subprocess.STDOUT, check=True)
+        subprocess.run(
+            [airflow_bin, "dags", "pause", "--treat-dag-id-as-regex", ".*", "--yes"],
+            env=full,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,  # nothing to pause in a new home
+        )
+    return [airflow_bin, "standalone"], full, log_path
 
 
 if __name__ == "__main__":

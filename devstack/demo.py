@@ -23,6 +23,7 @@ from devstack import PROJECT_ROOT
 from devstack.airflow_env import airflow_environment
 from devstack.mlflow_server import MlflowServer, ensure_artifact_bucket
 from devstack.provision import provision
+from localaws.interrupt import Stopped, ignore_signals, raise_on_signals
 from localaws.server import LocalAwsStack
 
 STATE_DIR = Path(os.environ.get("LOCAL_DIR", PROJECT_ROOT / ".local")) / "demo"
@@ -262,6 +263,16 @@ def run_step(step: Step, env: dict[str, str], log_dir: Path, index: int) -> tupl
 
 
 def main() -> int:
+    """Ctrl-C or SIGTERM at any moment stops the DAG run in progress, MLflow and the stack."""
+    raise_on_signals()
+    try:
+        return run_demo()
+    except Stopped as stopped:
+        print(f"\n== demo stopped ({stopped})", flush=True)
+        return 128 + stopped.signum
+
+
+def run_demo() -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the stack's access log: not progress
     logging.getLogger("mlflow.tracking.request_header.registry").setLevel(logging.ERROR)  # no git here
     started_at = time.monotonic()
@@ -288,15 +299,18 @@ def main() -> int:
             )
             print("-- Airflow metadata database ready", flush=True)
             results = []
-            for index, step in enumerate(LIFECYCLE, start=1):
-                print(f"[{index}/{len(LIFECYCLE)}] {step.dag_id}: {step.title} ...", flush=True)
-                with step.background(stack) as companion:
-                    ok, seconds, log_path = run_step(step, env, log_dir, index)
-                if hasattr(companion, "summary"):
-                    print(f"      traffic: {companion.summary()}", flush=True)
-                produced = step.report(stack, step.conf) if ok else f"FAILED, see {log_path}"
-                print(f"      {'ok' if ok else 'FAILED'} in {seconds:.0f}s: {produced}", flush=True)
-                results.append((step, ok, seconds, produced))
+            try:
+                for index, step in enumerate(LIFECYCLE, start=1):
+                    print(f"[{index}/{len(LIFECYCLE)}] {step.dag_id}: {step.title} ...", flush=True)
+                    with step.background(stack) as companion:
+                        ok, seconds, log_path = run_step(step, env, log_dir, index)
+                    if hasattr(companion, "summary"):
+                        print(f"      traffic: {companion.summary()}", flush=True)
+                    produced = step.report(stack, step.conf) if ok else f"FAILED, see {log_path}"
+                    print(f"      {'ok' if ok else 'FAILED'} in {seconds:.0f}s: {produced}", flush=True)
+                    results.append((step, ok, seconds, produced))
+            finally:
+                ignore_signals()  # stopping MLflow and the stack runs to the end
     print("\n== summary")
     for step, ok, seconds, produced in results:
         print(f"{'ok  ' if ok else 'FAIL'} {step.dag_id:<22} {seconds:5.0f}s  {produced}")

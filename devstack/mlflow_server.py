@@ -29,8 +29,25 @@ class MlflowServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The server's pid, which is also its process group's id (its workers are in it)."""
+        return self._proc.pid if self._proc is not None else None
+
     def start(self, timeout: float = 120.0) -> MlflowServer:
-        """Fails at once if the port is taken: a health check would otherwise pass on the other server."""
+        """Launch and wait until healthy; stopped again if the wait fails or is interrupted."""
+        self.launch()
+        try:
+            self.wait_healthy(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def launch(self) -> MlflowServer:
+        """Start the server process (its own process group) without waiting for it.
+
+        Fails at once if the port is taken: a health check would otherwise pass on the other server."""
         with socket.socket() as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
@@ -64,10 +81,9 @@ class MlflowServer:
         ]
         log = (self.state_dir / "server.log").open("ab")
         self._proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self._wait_healthy(timeout)
         return self
 
-    def _wait_healthy(self, timeout: float) -> None:
+    def wait_healthy(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc is not None and self._proc.poll() is not None:

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 
+from localaws.interrupt import Stopped, ignore_signals, raise_on_signals, wait_while
 from localaws.server import LocalAwsStack
 
 
@@ -22,14 +21,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if not args.access_log:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    stack = LocalAwsStack(args.host, args.port).start()
-    print(f"local AWS stack on {stack.url}", flush=True)
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
-    while not done.wait(0.2):  # bounded: the main thread wakes up, so Python runs the signal handler
+    raise_on_signals()  # before anything starts: a signal during start-up stops it too
+    stack = None
+    try:
+        stack = LocalAwsStack(args.host, args.port)
+        stack.start()
+        print(f"local AWS stack on {stack.url}", flush=True)
+        wait_while()
+    except Stopped:
         pass
-    stack.stop()
+    finally:
+        ignore_signals()
+        if stack is not None:
+            stack.stop()
     print("stopped", flush=True)
     return 0
 

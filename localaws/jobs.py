@@ -1,8 +1,9 @@
 """Run a job's container entry point as a local process, its output shipped to CloudWatch Logs.
 
-ECS tasks (and later SageMaker jobs) share this: the image is looked up in `images.toml`, the
-process gets the container's environment plus `AWS_ENDPOINT_URL` pointing back at the local stack,
-and every line it prints becomes a log event in the group and stream the job definition names.
+ECS tasks, SageMaker training jobs and endpoint model servers share this: an image is looked up
+in `images.toml` (the local stand-in for pulling it), the process gets the container's environment
+plus `AWS_ENDPOINT_URL` pointing back at the local stack, and every line it prints becomes a log
+event in the group and stream the job definition names.
 """
 
 from __future__ import annotations

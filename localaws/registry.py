@@ -1,59 +1,49 @@
-"""The extension point: operations the local stack answers itself instead of passing to moto.
+"""What the local stack answers itself instead of passing to moto, and the state behind it.
 
-A handler takes an `ApiCall` and returns the operation's output as a dict (or raises `AwsError`);
-the wire layer serializes it in the caller's protocol. Handler modules are declared here, one per
-service, each beside its `models` module (moto's layout).
+Followed from the wire: the server looks up (service, operation) in `HANDLERS`, each service's
+`responses` module's handlers; a handler takes an `ApiCall` and returns the operation's output as
+a dict (or raises `AwsError`), and reaches its state through `stack.backend(service, ...)`, an
+instance of the class in `BACKENDS` per (account, region). `install_patches` applies our
+corrections to moto's own models, once per process.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-from typing import Any
+from localaws.cloudformation import patches as cloudformation_patches
+from localaws.cloudwatch import patches as cloudwatch_patches
+from localaws.ecs import responses as ecs_responses
+from localaws.ecs.models import EcsTaskBackend
+from localaws.featurestore import responses as featurestore_responses
+from localaws.featurestore.models import FeatureStoreBackend
+from localaws.personalize import responses as personalize_responses
+from localaws.personalize.models import PersonalizeBackend
+from localaws.sagemaker import patches as sagemaker_patches
+from localaws.sagemaker.endpoints import responses as endpoint_responses
+from localaws.sagemaker.endpoints.models import EndpointBackend
+from localaws.sagemaker.training import responses as training_responses
+from localaws.sagemaker.training.models import TrainingBackend
+from localaws.wire import Handler
 
-EXTENSION_MODULES = (
-    "localaws.ecs.responses",
-    "localaws.featurestore.responses",
-    "localaws.personalize.responses",
-    "localaws.sagemaker.responses",
-)
-# Corrections of moto's own models, applied once per process: "module:function".
-MOTO_PATCHES = (
-    "localaws.cloudformation.models:install",
-    "localaws.cloudwatch.models:install",
-    "localaws.cloudwatch.alarms:install",
-    "localaws.sagemaker.models:install",
-)
-# Per-service state, one instance per (account, region), created on first use: "module:Class".
-BACKEND_CLASSES = {
-    "ecs": "localaws.ecs.models:EcsTaskBackend",
-    "sagemaker-featurestore-runtime": "localaws.featurestore.models:FeatureStoreBackend",
-    "sagemaker-training": "localaws.sagemaker.training:TrainingBackend",
-    "sagemaker-endpoints": "localaws.sagemaker.endpoints:EndpointBackend",
-    "personalize": "localaws.personalize.models:PersonalizeBackend",
+HANDLERS: dict[tuple[str, str], Handler] = {
+    **ecs_responses.operations,
+    **featurestore_responses.operations,
+    **personalize_responses.operations,
+    **training_responses.operations,
+    **endpoint_responses.operations,
 }
 
-Handler = Callable[[Any], dict[str, Any]]
-HANDLERS: dict[tuple[str, str], Handler] = {}
+# Per-service state, one instance per (account, region), created on first use by the stack.
+BACKENDS: dict[str, type] = {
+    "ecs": EcsTaskBackend,
+    "sagemaker-featurestore-runtime": FeatureStoreBackend,
+    "sagemaker-training": TrainingBackend,
+    "sagemaker-endpoints": EndpointBackend,
+    "personalize": PersonalizeBackend,
+}
 
 
-def handles(service: str, operation: str) -> Callable[[Handler], Handler]:
-    def register(func: Handler) -> Handler:
-        HANDLERS[(service, operation)] = func
-        return func
-
-    return register
-
-
-def load_extensions() -> dict[tuple[str, str], Handler]:
-    for patch in MOTO_PATCHES:
-        module, _, name = patch.partition(":")
-        getattr(importlib.import_module(module), name)()
-    for module in EXTENSION_MODULES:
-        importlib.import_module(module)
-    return HANDLERS
-
-
-def backend_class(service: str) -> type:
-    module, _, name = BACKEND_CLASSES[service].partition(":")
-    return getattr(importlib.import_module(module), name)
+def install_patches() -> None:
+    """Correct moto's CloudFormation, CloudWatch and SageMaker models (idempotent)."""
+    cloudformation_patches.install()
+    cloudwatch_patches.install()
+    sagemaker_patches.install()

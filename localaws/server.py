@@ -1,7 +1,8 @@
 """The local AWS stack: moto in server mode behind a dispatcher for our own handlers and faults.
 
-Requests for operations in the registry (ECS tasks today; SageMaker jobs, Personalize later) and
-requests with an armed fault are answered here; everything else goes to moto untouched. The same
+Requests for operations in the registry (ECS tasks, SageMaker training jobs and endpoints, the
+Feature Store runtime, Personalize) and requests with an armed fault are answered here; everything
+else goes to moto untouched, with moto's own models corrected where they differ from AWS. The same
 object runs in a thread for tests (`with LocalAwsStack() as stack:`) or as the `python -m localaws`
 process for the demo and the Airflow topology.
 """
@@ -21,7 +22,7 @@ from werkzeug.serving import make_server
 from werkzeug.wsgi import get_input_stream
 
 from localaws.faults import ApiFault, FaultInjector, JobFault, ModelFault
-from localaws.registry import backend_class, load_extensions
+from localaws.registry import BACKENDS, HANDLERS, install_patches
 from localaws.wire import ApiCall, AwsError, Signature, identify
 
 CONTROL_PREFIX = "/_localaws/"
@@ -32,7 +33,8 @@ class LocalAwsStack:
         self.host = host
         self.port = port
         self.faults = FaultInjector()
-        self.handlers = load_extensions()
+        install_patches()
+        self.handlers = HANDLERS
         self.handled_services = {service for service, _ in self.handlers}
         self._moto = DomainDispatcherApplication(create_backend_app)
         self._backends: dict[tuple[str, str, str], Any] = {}
@@ -59,14 +61,18 @@ class LocalAwsStack:
         self._server.serve_forever()
 
     def stop(self) -> None:
-        for backend in list(self._backends.values()):
-            if hasattr(backend, "shutdown"):
-                backend.shutdown()
+        self._shutdown_backends()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+    def _shutdown_backends(self) -> None:
+        with self._lock:
+            backends = list(self._backends.values())
+        for backend in backends:
+            backend.shutdown()
 
     def __enter__(self) -> LocalAwsStack:
         return self.start()
@@ -94,14 +100,12 @@ class LocalAwsStack:
         key = (service, account_id, region)
         with self._lock:
             if key not in self._backends:
-                self._backends[key] = backend_class(service)(self, account_id, region)
+                self._backends[key] = BACKENDS[service](self, account_id, region)
             return self._backends[key]
 
     def reset(self) -> None:
         """Forget all state: moto's and ours (running jobs are stopped first)."""
-        for backend in list(self._backends.values()):
-            if hasattr(backend, "shutdown"):
-                backend.shutdown()
+        self._shutdown_backends()
         self._backends.clear()
         self.faults.clear()
         from moto.moto_api._internal.models import moto_api_backend

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,3 +132,18 @@ def identify(environ: dict[str, Any], signature: Signature) -> ApiCall | None:
 def account_id_for(access_key: str) -> str:
     """moto's rule: an access key that is a 12-digit number is the account, else the default."""
     return access_key if re.fullmatch(r"\d{12}", access_key) else DEFAULT_ACCOUNT_ID
+
+
+Handler = Callable[[ApiCall], dict[str, Any]]
+
+
+class Operations(dict[tuple[str, str], Handler]):
+    """One service's handlers, keyed by (service, operation): each `responses` module fills one with
+    `@operations.handles(...)` and the registry merges them."""
+
+    def handles(self, service: str, operation: str) -> Callable[[Handler], Handler]:
+        def register(func: Handler) -> Handler:
+            self[(service, operation)] = func
+            return func
+
+        return register

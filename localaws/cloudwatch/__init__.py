@@ -1,0 +1,3 @@
+"""CloudWatch: moto's metrics and alarms, with what the A/B guardrails need from AWS added in
+`patches` - alarms that change state by evaluating their metrics, and `AWS::CloudWatch::Alarm`
+for the serving stack's template."""

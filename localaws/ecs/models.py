@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from localaws.backends import AccountBackend
 from localaws.jobs import CloudWatchLogSink, JobProcess, UnknownImage, container_argv, job_environment
 from localaws.wire import AwsError
 
@@ -134,15 +135,12 @@ class Task:
         return out
 
 
-class EcsTaskBackend:
+class EcsTaskBackend(AccountBackend):
     """Tasks of one account and region. `stack` gives the loopback clients and the fault injector."""
 
     def __init__(self, stack, account_id: str, region: str) -> None:
-        self.stack = stack
-        self.account_id = account_id
-        self.region = region
+        super().__init__(stack, account_id, region)
         self.tasks: dict[str, Task] = {}
-        self._lock = threading.RLock()
 
     # --- RunTask -------------------------------------------------------------------------------
     def run_task(self, params: dict[str, Any]) -> list[Task]:

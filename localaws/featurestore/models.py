@@ -8,12 +8,12 @@ in memory: the local stack has no Athena to query an offline store in S3.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from localaws.sagemaker.models import find_feature_group
+from localaws.backends import AccountBackend
+from localaws.sagemaker.patches import find_feature_group
 from localaws.wire import AwsError
 
 _NUMERIC = {"Integral": int, "Fractional": float}
@@ -44,12 +44,10 @@ class GroupStore:
     offline: list[list[dict[str, Any]]] = field(default_factory=list)
 
 
-class FeatureStoreBackend:
+class FeatureStoreBackend(AccountBackend):
     def __init__(self, stack, account_id: str, region: str) -> None:
-        self.account_id = account_id
-        self.region = region
+        super().__init__(stack, account_id, region)
         self.stores: dict[str, GroupStore] = {}
-        self.lock = threading.Lock()
 
     def _group(self, name: str):
         group = find_feature_group(self.account_id, self.region, name)
@@ -97,7 +95,7 @@ class FeatureStoreBackend:
             raise AwsError("ValidationError", f"Feature group {name} has no offline store", 400)
         when = _event_time(values[group.event_time_feature_name], group.event_time_feature_name)
         identifier = values[group.record_identifier_feature_name]
-        with self.lock:
+        with self._lock:
             store = self.stores.setdefault(group.feature_group_name, GroupStore())
             if "OnlineStore" in stores:
                 current = store.online.get(identifier)
@@ -110,7 +108,7 @@ class FeatureStoreBackend:
         group = self._group(name)
         if not getattr(group, "online_store_config", {}).get("EnableOnlineStore"):
             raise AwsError("ValidationError", f"Feature group {name} has no online store", 400)
-        with self.lock:
+        with self._lock:
             found = self.stores.get(group.feature_group_name, GroupStore()).online.get(identifier)
         if found is None:
             return None
@@ -121,10 +119,10 @@ class FeatureStoreBackend:
 
     def delete_record(self, name: str, identifier: str) -> None:
         group = self._group(name)
-        with self.lock:
+        with self._lock:
             self.stores.get(group.feature_group_name, GroupStore()).online.pop(identifier, None)
 
     def offline_records(self, name: str) -> list[list[dict[str, Any]]]:
         group = self._group(name)
-        with self.lock:
+        with self._lock:
             return list(self.stores.get(group.feature_group_name, GroupStore()).offline)

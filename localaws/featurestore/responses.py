@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from localaws.registry import handles
-from localaws.wire import ApiCall
+from localaws.wire import ApiCall, Operations
+
+operations = Operations()
 
 SERVICE = "sagemaker-featurestore-runtime"
 
@@ -14,21 +15,21 @@ def _backend(call: ApiCall):
     return call.stack.backend(SERVICE, call.account_id, call.region)
 
 
-@handles(SERVICE, "PutRecord")
+@operations.handles(SERVICE, "PutRecord")
 def put_record(call: ApiCall) -> dict[str, Any]:
     p = call.params
     _backend(call).put_record(p["FeatureGroupName"], p["Record"], p.get("TargetStores"))
     return {}
 
 
-@handles(SERVICE, "GetRecord")
+@operations.handles(SERVICE, "GetRecord")
 def get_record(call: ApiCall) -> dict[str, Any]:
     p = call.params
     record = _backend(call).get_record(p["FeatureGroupName"], p["RecordIdentifierValueAsString"], p.get("FeatureNames"))
     return {"Record": record} if record is not None else {}
 
 
-@handles(SERVICE, "BatchGetRecord")
+@operations.handles(SERVICE, "BatchGetRecord")
 def batch_get_record(call: ApiCall) -> dict[str, Any]:
     backend = _backend(call)
     records, errors, unprocessed = [], [], []
@@ -46,7 +47,7 @@ def batch_get_record(call: ApiCall) -> dict[str, Any]:
     return {"Records": records, "Errors": errors, "UnprocessedIdentifiers": unprocessed}
 
 
-@handles(SERVICE, "DeleteRecord")
+@operations.handles(SERVICE, "DeleteRecord")
 def delete_record(call: ApiCall) -> dict[str, Any]:
     p = call.params
     _backend(call).delete_record(p["FeatureGroupName"], p["RecordIdentifierValueAsString"])

@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from localaws.backends import AccountBackend
 from localaws.personalize import recipes
 from localaws.wire import AwsError
 
@@ -74,11 +75,9 @@ class Resource:
         return out
 
 
-class PersonalizeBackend:
+class PersonalizeBackend(AccountBackend):
     def __init__(self, stack, account_id: str, region: str) -> None:
-        self.stack = stack
-        self.account_id = account_id
-        self.region = region
+        super().__init__(stack, account_id, region)
         self.delay = float(os.environ.get("LOCALAWS_PERSONALIZE_DELAY_S", "1"))
         self.resources: dict[str, Resource] = {}
         self.rows: dict[str, pd.DataFrame] = {}  # dataset arn -> bulk-imported rows
@@ -86,7 +85,6 @@ class PersonalizeBackend:
         self.events: dict[str, pd.DataFrame] = {}
         self.models: dict[str, recipes.TrainedModel] = {}  # solution version arn -> trained model
         self.trackers: dict[str, str] = {}  # tracking id -> event tracker arn
-        self._lock = threading.RLock()
 
     # --- generic -----------------------------------------------------------------------------
     def arn(self, kind: str, name: str) -> str:

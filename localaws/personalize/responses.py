@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from localaws.registry import handles
-from localaws.wire import ApiCall, AwsError
+from localaws.wire import ApiCall, AwsError, Operations
+
+operations = Operations()
 
 SERVICE = "personalize"
 
@@ -63,17 +64,17 @@ def _register(resource: str) -> None:
         __import__("localaws.personalize.models", fromlist=["x"]).PersonalizeBackend, "create_" + kind.replace("-", "_")
     )
 
-    @handles(SERVICE, f"Create{resource}")
+    @operations.handles(SERVICE, f"Create{resource}")
     def _create(call: ApiCall) -> dict[str, Any]:
         made = create(_backend(call), call.params)
         return {arn_key: made.arn, **({"trackingId": made.fields["trackingId"]} if resource == "EventTracker" else {})}
 
-    @handles(SERVICE, f"Describe{resource}")
+    @operations.handles(SERVICE, f"Describe{resource}")
     def _describe(call: ApiCall) -> dict[str, Any]:
         found = _backend(call).get(kind, call.params[arn_key])
         return {describe_key: found.describe(name_key)}
 
-    @handles(SERVICE, f"List{resource}s")
+    @operations.handles(SERVICE, f"List{resource}s")
     def _list(call: ApiCall) -> dict[str, Any]:
         # campaigns are listed by solution: matched below through their solution version
         match = {}
@@ -94,17 +95,17 @@ for _resource in RESOURCES:
     _register(_resource)
 
 
-@handles(SERVICE, "GetSolutionMetrics")
+@operations.handles(SERVICE, "GetSolutionMetrics")
 def get_solution_metrics(call: ApiCall) -> dict[str, Any]:
     return _backend(call).solution_metrics(call.params["solutionVersionArn"])
 
 
-@handles(SERVICE, "UpdateCampaign")
+@operations.handles(SERVICE, "UpdateCampaign")
 def update_campaign(call: ApiCall) -> dict[str, Any]:
     return {"campaignArn": _backend(call).update_campaign(call.params).arn}
 
 
-@handles(SERVICE, "DescribeRecipe")
+@operations.handles(SERVICE, "DescribeRecipe")
 def describe_recipe(call: ApiCall) -> dict[str, Any]:
     from localaws.personalize import recipes
 
@@ -115,7 +116,7 @@ def describe_recipe(call: ApiCall) -> dict[str, Any]:
 
 
 # --- runtime and events ----------------------------------------------------------------------
-@handles("personalize-runtime", "GetRecommendations")
+@operations.handles("personalize-runtime", "GetRecommendations")
 def get_recommendations(call: ApiCall) -> dict[str, Any]:
     p = call.params
     if not p.get("campaignArn"):
@@ -137,7 +138,7 @@ def get_recommendations(call: ApiCall) -> dict[str, Any]:
     }
 
 
-@handles("personalize-runtime", "GetPersonalizedRanking")
+@operations.handles("personalize-runtime", "GetPersonalizedRanking")
 def get_personalized_ranking(call: ApiCall) -> dict[str, Any]:
     p = call.params
     model = _backend(call).serving_model(p["campaignArn"])
@@ -148,7 +149,7 @@ def get_personalized_ranking(call: ApiCall) -> dict[str, Any]:
     }
 
 
-@handles("personalize-events", "PutEvents")
+@operations.handles("personalize-events", "PutEvents")
 def put_events(call: ApiCall) -> dict[str, Any]:
     _backend(call).put_events(call.params)
     return {}

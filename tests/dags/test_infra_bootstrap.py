@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from localaws.cloudformation.models import recorded_only
+from localaws.cloudformation.patches.recorded_only import recorded_only
 from tests.conftest import ssm_tree
 from tests.dags.conftest import PROJECT_ROOT, states
 

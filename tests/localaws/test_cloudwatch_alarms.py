@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from localaws.cloudwatch import alarms
+from localaws.cloudwatch.patches import alarm_evaluation as alarms
 
 
 @pytest.fixture(autouse=True)

@@ -34,7 +34,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from localaws.backends import AccountBackend
 from localaws.jobs import CloudWatchLogSink, JobProcess, job_environment
+from localaws.sagemaker.listing import listed
 from localaws.wire import AwsError
 
 SERVER_SCRIPT = Path(__file__).with_name("model_server.py")
@@ -164,13 +166,10 @@ class Endpoint:
         }
 
 
-class EndpointBackend:
+class EndpointBackend(AccountBackend):
     def __init__(self, stack, account_id: str, region: str) -> None:
-        self.stack = stack
-        self.account_id = account_id
-        self.region = region
+        super().__init__(stack, account_id, region)
         self.endpoints: dict[str, Endpoint] = {}
-        self._lock = threading.Lock()
         self._random = random.Random()
         self._root = Path(tempfile.mkdtemp(prefix="localaws-endpoints-"))
 
@@ -251,11 +250,7 @@ class EndpointBackend:
     def list(self, params: dict[str, Any]) -> list[Endpoint]:
         with self._lock:
             found = list(self.endpoints.values())
-        if params.get("NameContains"):
-            found = [e for e in found if params["NameContains"] in e.name]
-        if params.get("StatusEquals"):
-            found = [e for e in found if e.status == params["StatusEquals"]]
-        return sorted(found, key=lambda e: e.created, reverse=params.get("SortOrder", "Descending") == "Descending")
+        return listed(found, params)
 
     def delete(self, name: str) -> None:
         endpoint = self.describe(name)

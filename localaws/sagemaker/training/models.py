@@ -28,7 +28,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from localaws.backends import AccountBackend
 from localaws.jobs import CloudWatchLogSink, JobProcess, UnknownImage, entrypoint_for, job_environment
+from localaws.sagemaker.listing import listed
 from localaws.wire import AwsError
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
@@ -124,13 +126,10 @@ class TrainingJob:
         return out
 
 
-class TrainingBackend:
+class TrainingBackend(AccountBackend):
     def __init__(self, stack, account_id: str, region: str) -> None:
-        self.stack = stack
-        self.account_id = account_id
-        self.region = region
+        super().__init__(stack, account_id, region)
         self.jobs: dict[str, TrainingJob] = {}
-        self._lock = threading.RLock()
         self._root = Path(tempfile.mkdtemp(prefix="localaws-sagemaker-"))
 
     # --- API ---------------------------------------------------------------------------------
@@ -164,13 +163,7 @@ class TrainingBackend:
     def list(self, params: dict[str, Any]) -> list[TrainingJob]:
         with self._lock:
             jobs = list(self.jobs.values())
-        if params.get("NameContains"):
-            jobs = [j for j in jobs if params["NameContains"] in j.name]
-        if params.get("StatusEquals"):
-            jobs = [j for j in jobs if j.status == params["StatusEquals"]]
-        reverse = params.get("SortOrder", "Descending") == "Descending"
-        key = (lambda j: j.name) if params.get("SortBy") == "Name" else (lambda j: j.created)
-        return sorted(jobs, key=key, reverse=reverse)[: params.get("MaxResults", 100)]
+        return listed(jobs, params, limit=params.get("MaxResults", 100))
 
     def stop(self, name: str) -> None:
         job = self.describe(name)

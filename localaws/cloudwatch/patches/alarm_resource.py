@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from moto.cloudformation import parsing
 from moto.cloudwatch.models import Dimension, Metric, MetricDataQuery, MetricStat, cloudwatch_backends
 from moto.core.common_models import CloudFormationModel
+
+from localaws.cloudformation import resource_types
 
 
 def _queries(metrics: list[dict[str, Any]]) -> list[MetricDataQuery] | None:
@@ -116,5 +117,4 @@ class CloudFormationAlarm(CloudFormationModel):
 
 def install() -> None:
     """Make moto's CloudFormation see the model: its type lists are cached on first use."""
-    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
-        cached.cache_clear()
+    resource_types.refresh()

@@ -11,9 +11,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from moto.cloudformation import parsing
 from moto.core.common_models import CloudFormationModel
 from moto.sagemaker import models as sagemaker_models
+
+from localaws.cloudformation import resource_types
 
 _installed = False
 
@@ -110,6 +111,5 @@ def install() -> None:
     if _installed:
         return
     sagemaker_models.FeatureGroup.describe = _describe_with_online_store(sagemaker_models.FeatureGroup.describe)
-    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
-        cached.cache_clear()
+    resource_types.refresh()
     _installed = True

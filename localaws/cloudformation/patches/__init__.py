@@ -1,0 +1,44 @@
+"""Corrections to moto 5.2.5's CloudFormation where the DAGs' idempotent deploys depend on AWS's
+behaviour, one module per concern, installed once per process by `install()`:
+
+- `change_sets`: "no changes" decided on effective values, `Modify` for resources using a changed
+  parameter, outputs and parameters kept after execution;
+- `parameters`: parameters reported as AWS does (`List<>` as "a,b", SSM-typed ones as their path);
+- `rollback`: a resource that cannot be created fails the stack (`ROLLBACK_COMPLETE`), not a 500;
+- `recorded_only`: resource types moto does not model complete, with resolvable `Ref`/`GetAtt`;
+- `get_att`: `!GetAtt A.B.C` split at the first dot only;
+- `s3_buckets`, `log_groups`, `rds_instances`, `ecs_task_definitions`: resource properties and
+  updates moto's CloudFormation ignores.
+"""
+
+from __future__ import annotations
+
+from localaws.cloudformation.patches import (
+    change_sets,
+    ecs_task_definitions,
+    get_att,
+    log_groups,
+    parameters,
+    rds_instances,
+    recorded_only,
+    rollback,
+    s3_buckets,
+)
+
+_installed = False
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    get_att.install()
+    change_sets.install()
+    rollback.install()
+    recorded_only.install()
+    parameters.install()
+    s3_buckets.install()
+    log_groups.install()
+    rds_instances.install()
+    ecs_task_definitions.install()
+    _installed = True

@@ -1,0 +1,13 @@
+"""Corrections to moto's CloudWatch, installed once per process by `install()`:
+- `alarm_evaluation`: metric alarms evaluated as CloudWatch does before each read of their state;
+- `alarm_resource`: `AWS::CloudWatch::Alarm`, which moto's CloudFormation does not model.
+"""
+
+from __future__ import annotations
+
+from localaws.cloudwatch.patches import alarm_evaluation, alarm_resource
+
+
+def install() -> None:
+    alarm_evaluation.install()
+    alarm_resource.install()
