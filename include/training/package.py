@@ -23,9 +23,13 @@ ENTRY_SOURCE = (
 )
 # What the framework image may lack; the rest (numpy, pandas, scipy) it has.
 JOB_REQUIREMENTS = ("implicit", "pyarrow", "threadpoolctl")
+# The oldest Python this source directory runs on: what the default framework image must offer
+# (include/images.py). Declared, because vermin is a dev tool; tests/deploy/test_images.py fails
+# when vermin finds the code needing a newer one.
+REQUIRES_PYTHON = (3, 10)
 
 
-def _requirements() -> bytes:
+def source_requirements() -> bytes:
     pins = []
     lock = (ROOT / "requirements.txt").read_text()
     for name in JOB_REQUIREMENTS:
@@ -36,7 +40,7 @@ def _requirements() -> bytes:
 
 
 def _files() -> list[tuple[str, bytes]]:
-    files = [(ENTRY, ENTRY_SOURCE), ("requirements.txt", _requirements()), ("include/__init__.py", b"")]
+    files = [(ENTRY, ENTRY_SOURCE), ("requirements.txt", source_requirements()), ("include/__init__.py", b"")]
     for path in sorted((ROOT / "include" / "training").rglob("*.py")):
         files.append((str(path.relative_to(ROOT)), path.read_bytes()))
     return files
