@@ -86,7 +86,12 @@ or by hand for a given version.
         ),
         "instance_type": Param("ml.m5.large", type="string", title="Endpoint instance type"),
         "instance_count": Param(1, type="integer", minimum=1, title="Instances per variant"),
-        "serving_image": Param(SERVING_IMAGE, type="string", title="Serving image (script mode)"),
+        "serving_image": Param(
+            SERVING_IMAGE,
+            type="string",
+            title="Serving image (script mode)",
+            description="Empty: SageMaker's scikit-learn image for the connection's region whose Python fits.",
+        ),
     },
 )
 def ab_promotion():

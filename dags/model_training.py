@@ -73,7 +73,12 @@ Runs when a month has been preprocessed (the `online_retail_processed_month` Ass
         ),
         "force_retrain": Param(False, type="boolean", title="Train even if nothing calls for it"),
         "instance_type": Param("ml.m5.xlarge", type="string", title="Training instance type"),
-        "training_image": Param(TRAINING_IMAGE, type="string", title="Framework image (script mode)"),
+        "training_image": Param(
+            TRAINING_IMAGE,
+            type="string",
+            title="Framework image (script mode)",
+            description="Empty: SageMaker's scikit-learn image for the connection's region whose Python fits.",
+        ),
     },
 )
 def model_training():

@@ -78,7 +78,11 @@ class JobImage:
 
     @property
     def python_text(self) -> str:
-        return "unknown" if self.python is None else "%d.%d" % self.python
+        return "unknown" if self.python is None else _dotted(self.python)
+
+
+def _dotted(version: tuple[int, int]) -> str:
+    return f"{version[0]}.{version[1]}"
 
 
 def _version(text: str) -> tuple[int, int]:
@@ -124,8 +128,8 @@ def framework_image(region: str, min_python: tuple[int, int], config: dict | Non
     ]
     if not candidates:
         raise LookupError(
-            f"no scikit-learn framework image runs Python >= {'%d.%d' % min_python} "
-            f"(known: {', '.join(f'{v}: %d.%d' % p[0] for v, p in FRAMEWORK_PYTHON.items())})"
+            f"no scikit-learn framework image runs Python >= {_dotted(min_python)} "
+            f"(known: {', '.join(f'{v}: {_dotted(p[0])}' for v, p in FRAMEWORK_PYTHON.items())})"
         )
     version = max(candidates)[1]
     spec = training[version]
@@ -266,9 +270,9 @@ def code_findings(image: JobImage, root: Path = ROOT) -> list[Finding]:
     if not too_new:
         return []
     need = max(v for _, v in too_new)
-    lines = "; ".join(f"{where} requires {'%d.%d' % v}" for where, v in too_new[:5])
+    lines = "; ".join(f"{where} requires {_dotted(v)}" for where, v in too_new[:5])
     more = f" (+{len(too_new) - 5} more)" if len(too_new) > 5 else ""
-    reason = f"the image runs Python {image.python_text}, the code needs {'%d.%d' % need}: {lines}{more}"
+    reason = f"the image runs Python {image.python_text}, the code needs {_dotted(need)}: {lines}{more}"
     return [Finding(image.image, image.job, reason)]
 
 

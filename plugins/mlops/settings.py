@@ -13,11 +13,10 @@ PACKAGE_GROUP = "mlops-recommender"  # SageMaker model package group mirroring t
 TRAINING_EXPERIMENT = "recommender-training"
 PERSONALIZE_EXPERIMENT = "personalize-training"
 
-# SageMaker's scikit-learn framework image (script mode), for training and serving alike;
-# numpy/pandas/scipy are in it, the rest comes from the source directory's requirements.txt.
-# Account 683313688378 serves us-east-1.
-FRAMEWORK_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
-TRAINING_IMAGE = SERVING_IMAGE = FRAMEWORK_IMAGE
+# Training and serving image (script mode). Empty: SageMaker's scikit-learn framework image for the
+# AWS connection's region, at the newest version whose Python runs the code, from the SageMaker
+# SDK's image-URI config (include/images.py, resolved at run time by mlops.tasks.common).
+TRAINING_IMAGE = SERVING_IMAGE = ""
 
 # Beside a served or hand-dropped model.tar.gz: which MLflow version it is (or why it was rejected).
 MARKER = "_registration.json"

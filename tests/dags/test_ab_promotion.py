@@ -80,14 +80,16 @@ def models(platform, stack, mlflow_server, tmp_path_factory):
 
 def _package(stack, models, index: int, status_alias: str) -> str:
     """The version's model package, as model_training registers it (status from its alias)."""
+    from include.images import framework_image
     from include.training.gate import approval_status
+    from include.training.package import REQUIRES_PYTHON
     from mlops.hooks.sagemaker_model_package import SageMakerModelPackageHook
-    from mlops.settings import PACKAGE_GROUP, SERVING_IMAGE
+    from mlops.settings import PACKAGE_GROUP
 
     version = models["versions"][index]
     arn = SageMakerModelPackageHook(aws_conn_id="aws_default").create_package(
         PACKAGE_GROUP,
-        image=SERVING_IMAGE,
+        image=framework_image("us-east-1", REQUIRES_PYTHON),
         model_data_url=version["artifact"],
         approval_status=approval_status(status_alias),
         description=f"MLflow {models['name']} version {version['version']} (DAG run t)",

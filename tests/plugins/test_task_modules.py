@@ -13,7 +13,13 @@ from mlops.tasks import ab_promotion, model_drop, model_training, monthly_prepro
 
 
 def test_the_training_job_is_configured_from_the_plan_channels_and_params():
-    plan = {"job_name": "recommender-als-201110-abcd", "role_arn": "role", "bucket": "bkt", "month": "2011-10"}
+    plan = {
+        "job_name": "recommender-als-201110-abcd",
+        "role_arn": "role",
+        "bucket": "bkt",
+        "month": "2011-10",
+        "training_image": "img",
+    }
     channels = {"train": "s3://t/", "test": "s3://e/", "features": "s3://f/", "dataset_id": "d1"}
     params = {"model": "als", "hyperparameters": {"factors": 64}, "training_image": "img", "instance_type": "ml.x"}
     config = model_training.training_job_config(plan, channels, "s3://bkt/code/sourcedir.tar.gz", params)

@@ -14,6 +14,7 @@ from mlops.hooks.mlflow_tracking import MlflowHook
 from mlops.hooks.sagemaker_model_package import SageMakerModelPackageHook
 from mlops.hooks.stack_outputs import StackOutputsHook
 from mlops.settings import CHALLENGER, CHAMPION, MARKER, MODEL_NAME
+from mlops.tasks.common import framework_image
 
 SERVING_REQUIRED = (
     "EndpointName",
@@ -56,7 +57,7 @@ def plan(params: dict, candidate: dict | None, *, aws_conn_id: str, mlflow_conn_
         endpoint=serving["EndpointName"],
         bucket=bucket,
         role_arn=serving["ModelExecutionRoleArn"],
-        params=params,
+        params={**params, "serving_image": params.get("serving_image") or framework_image(aws_conn_id)},
     )
     result = {
         "model_name": model_name,

@@ -11,6 +11,19 @@ from mlops.hooks.mlflow_tracking import MlflowHook
 from mlops.hooks.sagemaker_model_package import SageMakerModelPackageHook
 
 
+def framework_image(aws_conn_id: str) -> str:
+    """The default training/serving image for the connection's region (include/images.py): no account
+    or region written down, and a Python the source directory runs on."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    from include.images import framework_image as for_region
+    from include.training.package import REQUIRES_PYTHON
+
+    hook = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="sts")
+    region = hook.conn_region_name or hook.get_session().region_name or "us-east-1"
+    return for_region(region, REQUIRES_PYTHON)
+
+
 def read_object(s3: S3Hook, uri: str) -> bytes:
     bucket, key = S3Hook.parse_s3_url(uri)
     return s3.get_key(key, bucket).get()["Body"].read()

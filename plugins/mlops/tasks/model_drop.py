@@ -24,7 +24,7 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
 from mlops.hooks.mlflow_tracking import MlflowHook
 from mlops.settings import CHAMPION, MARKER
-from mlops.tasks.common import publish_version
+from mlops.tasks.common import framework_image, publish_version
 
 DROP = re.compile(
     r"^models/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,62})/(?P<label>[A-Za-z0-9][A-Za-z0-9_.-]{0,62})/model\.tar\.gz$"
@@ -132,7 +132,7 @@ def register(
         alias,
         aws_conn_id=aws_conn_id,
         package_group=package_group,
-        image=serving_image,
+        image=serving_image or framework_image(aws_conn_id),
         model_data_url=uri,
         run_id=run_id,
     )

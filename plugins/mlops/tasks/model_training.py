@@ -17,7 +17,7 @@ from mlops.hooks.processed_months import ProcessedMonthsHook
 from mlops.hooks.stack_outputs import StackOutputsHook
 from mlops.months import months_back
 from mlops.settings import CHAMPION
-from mlops.tasks.common import load_model, publish_version, read_parquet
+from mlops.tasks.common import framework_image, load_model, publish_version, read_parquet
 
 
 # --- plan --------------------------------------------------------------------------------------
@@ -41,6 +41,7 @@ def plan(month: str, params: dict, run_id: str, *, aws_conn_id: str) -> dict[str
         "processed_bucket": prep["OutputBucket"],
         "role_arn": platform["ExecutionRoleArn"],
         "job_name": f"recommender-{params['model']}-{month.replace('-', '')}-{job_suffix}",
+        "training_image": params.get("training_image") or framework_image(aws_conn_id),
     }
 
 
@@ -158,7 +159,7 @@ def training_job_config(plan: dict, channels: dict, source_uri: str, params: dic
     return {
         "TrainingJobName": plan["job_name"],
         "AlgorithmSpecification": {
-            "TrainingImage": params["training_image"],
+            "TrainingImage": plan["training_image"],
             "TrainingInputMode": "File",
             "MetricDefinitions": METRIC_DEFINITIONS,
         },
@@ -243,7 +244,7 @@ def register(
                 "train_months": ",".join(plan["train_months"]),
                 "test_month": plan["month"],
                 "training_job": job["TrainingJobName"],
-                "training_image": params["training_image"],
+                "training_image": plan["training_image"],
             },
             metrics={**job_metrics, **{f"{who}_{k}": v for who, m in scored.items() for k, v in m.items()}},
             tags={
@@ -283,7 +284,7 @@ def register(
         alias,
         aws_conn_id=aws_conn_id,
         package_group=package_group,
-        image=params["training_image"],
+        image=plan["training_image"],
         model_data_url=artifact,
         run_id=run_id,
     )
