@@ -43,8 +43,8 @@ FRAMEWORK_REPOSITORY = "sagemaker-scikit-learn"
 # Python and glibc platform of each scikit-learn framework version, from the container repository's
 # docker/<version>/base/Dockerfile.cpu: 1.2-1 is Ubuntu 20.04 (glibc 2.31) with miniconda's Python
 # 3.9; 1.4-2 is Ubuntu 24.04 (glibc 2.39) with deadsnakes' 3.10; 1.4-2-py312 the same with 3.12.
-# A version missing here (the SDK lists more) is never picked as a default, and a job naming it is
-# not checked for its Python (its Python is unknown, not assumed).
+# A version missing here (the SDK lists more, e.g. 1.9-0) is never picked as a default, and the local
+# stack refuses a job naming it: its Python is unknown, not assumed - add it here from its Dockerfile.
 FRAMEWORK_PYTHON: dict[str, tuple[tuple[int, int], str]] = {
     "1.2-1": ((3, 9), "x86_64-manylinux_2_31"),
     "1.4-2": ((3, 10), "x86_64-manylinux_2_39"),
@@ -198,6 +198,14 @@ def training_code() -> tuple[str, ...]:
     return ("include/__init__.py", "include/training")
 
 
+def serving_code() -> tuple[str, ...]:
+    """What a model.tar.gz's `code/` holds (include/training/train.py, SERVING_FILES): the server runs
+    only these, on the framework image's own packages (no requirements.txt travels with a model)."""
+    from include.training.train import SERVING_FILES
+
+    return tuple(f"include/training/{name}" for name in SERVING_FILES)
+
+
 def job_images(region: str = "us-east-1") -> list[JobImage]:
     """Every image a job of this project runs in, as `make test` checks them."""
     from include.training.package import REQUIRES_PYTHON, source_requirements
@@ -209,7 +217,7 @@ def job_images(region: str = "us-east-1") -> list[JobImage]:
         dockerfile_image("mlops-raw-ingest", "include/jobs/Dockerfile", "raw_data_landing: raw ingest (ECS)"),
         dockerfile_image("mlops-preprocessing", "include/preprocessing/Dockerfile", "monthly_preprocessing (ECS)"),
         JobImage(default, "model_training (SageMaker training, script mode)", python, platform, training_code(), pins),
-        JobImage(default, "ab_promotion/model_drop (SageMaker serving)", python, platform, training_code(), pins),
+        JobImage(default, "ab_promotion/model_drop (SageMaker serving)", python, platform, serving_code(), ()),
         dockerfile_image(
             "mlops-training", "include/training/Dockerfile", "training and serving (prebuilt image)", training_code()
         ),

@@ -60,6 +60,22 @@ def entrypoint_for(image: str, table: dict[str, list[str]] | None = None) -> lis
     return [sys.executable if part == "{python}" else part for part in table[repository]]
 
 
+def image_refusal(image: str, code_dir: Path | None = None) -> str | None:
+    """Why the image cannot run this job's code (None: it can): the image's Python against the
+    minimum vermin finds in the code (`include/images.py`). `code_dir`: the code as the job will run
+    it (an extracted source directory); by default what the image's Dockerfile copies.
+
+    Only the static part runs here - about half a second per distinct code, then cached - so a demo
+    does not wait on the package index; whether the pins install for the image's Python and platform
+    needs the index and is checked by `make test` (tests/deploy/test_images.py) for every job image.
+    """
+    from include.images import runtime_refusal
+
+    if code_dir is None:
+        return runtime_refusal(image)
+    return runtime_refusal(image, ["."], root=code_dir)
+
+
 def container_argv(image: str, entry_point: Sequence[str] | None, command: Sequence[str] | None) -> list[str]:
     """Docker's rule: an explicit entryPoint replaces the image's; command is appended as CMD."""
     argv = list(entry_point) if entry_point else entrypoint_for(image)

@@ -16,7 +16,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from localaws.backends import AccountBackend
-from localaws.jobs import CloudWatchLogSink, JobProcess, UnknownImage, container_argv, job_environment
+from localaws.jobs import (
+    CloudWatchLogSink,
+    JobProcess,
+    UnknownImage,
+    container_argv,
+    image_refusal,
+    job_environment,
+)
 from localaws.wire import AwsError
 
 PENDING_SECONDS = 0.5
@@ -274,6 +281,13 @@ class EcsTaskBackend(AccountBackend):
                 container,
                 f"CannotPullContainerError: pull image manifest has been retried 5 time(s): {err}",
             ) from err
+        refusal = image_refusal(container.image) if fault is None else None
+        if refusal is not None:
+            # As on AWS: the container starts, its Python fails on the code, the essential container
+            # exits 1 (stoppedReason "Essential container in task exited"); the log and the
+            # container's reason say why.
+            container.reason = refusal[:255]
+            argv = ["python3", "-c", f"import sys; print({refusal!r}, flush=True); sys.exit(1)"]
         sink = self._log_sink(task, container)
 
         def on_exit(code: int) -> None:

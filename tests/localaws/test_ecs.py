@@ -234,3 +234,20 @@ def test_override_of_unknown_container_is_rejected(ecs_env):
             overrides={"containerOverrides": [{"name": "not-there", "command": ["exit=0"]}]},
         )
     assert raised.value.response["Error"]["Code"] == "InvalidParameterException"
+
+
+def test_a_job_image_whose_python_is_too_old_for_its_code_stops_the_task_with_the_reason(ecs_env, monkeypatch):
+    """The raw-ingest image, as if its Dockerfile said FROM python:3.8-slim: the job code needs 3.11."""
+    from include import images
+
+    real = images.base_python
+    monkeypatch.setattr(images, "base_python", lambda base: ((3, 8), real(base)[1]))
+    td = register(ecs_env["ecs"], image="123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops-raw-ingest:1")
+    task, _ = wait_stopped(ecs_env, run(ecs_env, td)["taskArn"])
+    assert task["stopCode"] == "EssentialContainerExited"
+    assert task["stoppedReason"] == "Essential container in task exited"
+    container = task["containers"][0]
+    assert container["exitCode"] == 1
+    assert "the image runs Python 3.8, the code needs 3.11" in container["reason"]
+    assert "include/jobs/raw_ingest.py" in container["reason"] and "datetime.UTC" in container["reason"]
+    assert any("the code needs 3.11" in line for line in log_lines(ecs_env, task["taskArn"]))

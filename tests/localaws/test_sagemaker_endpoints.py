@@ -11,13 +11,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 
 from devstack.datasets import month_file
+from include.images import framework_image
 from include.preprocessing import job as preprocessing
 from include.training import train
+from include.training.package import REQUIRES_PYTHON
 
-IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+IMAGE = framework_image("us-east-1", REQUIRES_PYTHON)
+PY39_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 ROLE = "arn:aws:iam::123456789012:role/model"
 SCRIPT_MODE = {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}
 
@@ -220,4 +223,39 @@ def test_a_faulty_variant_answers_5xx_and_the_errors_are_counted(stack, models):
         assert err.value.response["Error"]["Code"] == "ModelError" and "(500)" in err.value.response["Error"]["Message"]
     assert _metric_sum(stack, endpoint, "challenger", "Invocation5XXErrors") == 4
     assert _metric_sum(stack, endpoint, "challenger", "Invocations") == 4
+    sagemaker.delete_endpoint(EndpointName=endpoint)
+
+
+def test_an_endpoint_whose_image_python_is_too_old_for_the_model_code_fails(stack, models, tmp_path):
+    """The served code needs 3.11 (datetime.UTC); scikit-learn 1.2-1 runs 3.9: the endpoint never serves."""
+    sagemaker, s3 = stack.client("sagemaker"), stack.client("s3")
+    (tmp_path / "code").mkdir()
+    (tmp_path / "model.json").write_text("{}")
+    (tmp_path / "code" / "inference.py").write_text(
+        "import datetime\n\nSTARTED = datetime.datetime.now(datetime.UTC)\n"
+    )
+    key = f"models/py311/{uuid.uuid4().hex[:6]}/model.tar.gz"
+    s3.put_object(Bucket=models["bucket"], Key=key, Body=_tar(tmp_path))
+    model = f"rec-py311-{uuid.uuid4().hex[:6]}"
+    sagemaker.create_model(
+        ModelName=model,
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={
+            "Image": PY39_IMAGE,
+            "ModelDataUrl": f"s3://{models['bucket']}/{key}",
+            "Environment": SCRIPT_MODE,
+        },
+    )
+    endpoint = f"ep-{uuid.uuid4().hex[:8]}"
+    sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=_config(stack, ("champion", model, 1)))
+    with pytest.raises(WaiterError):
+        sagemaker.get_waiter("endpoint_in_service").wait(
+            EndpointName=endpoint, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
+    described = sagemaker.describe_endpoint(EndpointName=endpoint)
+    assert described["EndpointStatus"] == "Failed"
+    reason = described["FailureReason"]
+    assert "production variant champion did not pass the ping health check" in reason
+    assert f"image {PY39_IMAGE}: the image runs Python 3.9, the code needs 3.11" in reason
+    assert "inference.py:3 'datetime.UTC' member" in reason
     sagemaker.delete_endpoint(EndpointName=endpoint)

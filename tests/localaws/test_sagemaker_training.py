@@ -12,11 +12,13 @@ import pytest
 from botocore.exceptions import ClientError, WaiterError
 
 from devstack.datasets import month_file
+from include.images import framework_image
 from include.preprocessing import job as preprocessing
-from include.training.package import ENTRY, build_sourcedir
+from include.training.package import ENTRY, REQUIRES_PYTHON, build_sourcedir
 from include.training.train import METRIC_DEFINITIONS
 
-FRAMEWORK_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+FRAMEWORK_IMAGE = framework_image("us-east-1", REQUIRES_PYTHON)
+PY39_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 ROLE = "arn:aws:iam::123456789012:role/sagemaker-execution"
 
 
@@ -36,12 +38,14 @@ def data(stack, tmp_path_factory) -> dict[str, str]:
     return {"bucket": bucket, "sourcedir": f"s3://{bucket}/code/{digest}/sourcedir.tar.gz"}
 
 
-def request(data: dict, name: str, model: str = "als", train_prefix: str = "data/train/") -> dict:
+def request(
+    data: dict, name: str, model: str = "als", train_prefix: str = "data/train/", image: str = FRAMEWORK_IMAGE
+) -> dict:
     bucket = data["bucket"]
     return {
         "TrainingJobName": name,
         "AlgorithmSpecification": {
-            "TrainingImage": FRAMEWORK_IMAGE,
+            "TrainingImage": image,
             "TrainingInputMode": "File",
             "MetricDefinitions": METRIC_DEFINITIONS,
         },
@@ -132,3 +136,15 @@ def test_an_injected_job_fault_fails_the_job(stack, data):
     described = wait(sagemaker, name)
     assert described["TrainingJobStatus"] == "Failed"
     assert described["FailureReason"] == "AlgorithmError: see the job logs, exit code: 3"
+
+
+def test_an_image_whose_python_is_too_old_for_the_code_fails_the_job_naming_both(stack, data):
+    """scikit-learn 1.2-1 runs Python 3.9; the source directory needs 3.10 (zip(strict=...))."""
+    sagemaker = stack.client("sagemaker")
+    name = f"py39-{uuid.uuid4().hex[:8]}"
+    sagemaker.create_training_job(**request(data, name, model="popularity", image=PY39_IMAGE))
+    described = wait(sagemaker, name)
+    assert described["TrainingJobStatus"] == "Failed"
+    reason = described["FailureReason"]
+    assert reason.startswith(f"AlgorithmError: image {PY39_IMAGE}: the image runs Python 3.9, the code needs 3.10")
+    assert "include/training/metrics.py" in reason and "zip(strict)" in reason

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from localaws.backends import AccountBackend
-from localaws.jobs import CloudWatchLogSink, JobProcess, job_environment
+from localaws.jobs import CloudWatchLogSink, JobProcess, image_refusal, job_environment
 from localaws.sagemaker.listing import listed
 from localaws.wire import AwsError
 
@@ -338,6 +338,14 @@ class EndpointBackend(AccountBackend):
             self._extract(submit, code_dir, "SAGEMAKER_SUBMIT_DIRECTORY")
         elif submit.startswith("/opt/ml/model"):
             code_dir = model_dir / submit[len("/opt/ml/model") :].lstrip("/")
+        if code_dir is not None and code_dir.is_dir():
+            refusal = image_refusal(container.get("Image", ""), code_dir)
+            if refusal is not None:  # the server's Python fails on the code: the variant never turns healthy
+                shutil.rmtree(workdir, ignore_errors=True)
+                raise DeployError(
+                    f"The primary container for production variant {spec['VariantName']} did not pass the ping "
+                    f"health check: {refusal}"
+                )
 
         server = ModelServer(spec["ModelName"], spec["VariantName"], _free_port(), workdir)
         fault = self.stack.faults.take_model_fault(spec["ModelName"], spec["VariantName"])

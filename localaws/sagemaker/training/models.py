@@ -29,7 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from localaws.backends import AccountBackend
-from localaws.jobs import CloudWatchLogSink, JobProcess, UnknownImage, entrypoint_for, job_environment
+from localaws.jobs import (
+    CloudWatchLogSink,
+    JobProcess,
+    UnknownImage,
+    entrypoint_for,
+    image_refusal,
+    job_environment,
+)
 from localaws.sagemaker.listing import listed
 from localaws.wire import AwsError
 
@@ -254,6 +261,9 @@ class TrainingBackend(AccountBackend):
                 archive.extractall(ml / "code", filter="data")
             if not (ml / "code" / program).is_file():
                 raise AwsError("ValidationException", f"{program} is not in {submit}", 400)
+            refusal = image_refusal(image, ml / "code")
+            if refusal is not None:  # the job fails as the framework image's Python would fail it
+                raise AwsError("ValidationException", f"AlgorithmError: {refusal}", 400)
             args = []
             for k, v in hyperparameters.items():
                 if not k.startswith("sagemaker_"):
