@@ -79,7 +79,7 @@ def infra_parameters(vpc_id: str, subnet_ids: list[str]) -> dict[str, dict[str, 
         "mlflow-selfhosted": {
             "VpcId": vpc_id,
             "PrivateSubnetIds": ",".join(subnet_ids),
-            "MlflowImage": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/mlops-mlflow:3.17.2",
+            "MlflowImage": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/mlops-mlflow:3.17.2",  # docker/mlflow.Dockerfile
         },
     }
 

@@ -4,8 +4,9 @@ A job runs on AWS inside its image, not in the project's virtualenv: the image d
 version and the platform its requirements are installed for. The first real deployment would find
 a mismatch at `pip install` or at the first import; this module finds it before, statically:
 
-- our images (`include/*/Dockerfile`): Python from the `FROM python:X.Y-...` line, the code from
-  the `COPY include/...` lines, the pins from the names the Dockerfile greps out of the lock file;
+- our images (`include/*/Dockerfile`, `docker/mlflow.Dockerfile`): Python from the `FROM python:X.Y`
+  line, the code from the `COPY include/...` lines, the pins from the names the Dockerfile greps out
+  of the lock file;
 - SageMaker's scikit-learn framework images (script mode, training and serving): the versions,
   accounts and regions from the SageMaker SDK's own image-URI config (`sklearn.json`, read as a
   data file so nothing imports the SDK); the SDK only says "py3", so the Python of each version is
@@ -221,6 +222,8 @@ def job_images(region: str = "us-east-1") -> list[JobImage]:
         dockerfile_image(
             "mlops-training", "include/training/Dockerfile", "training and serving (prebuilt image)", training_code()
         ),
+        # no project code runs in it: its check is the pins (the task's `python -c` is one import)
+        dockerfile_image("mlops-mlflow", "docker/mlflow.Dockerfile", "self-hosted MLflow server (ECS service)"),
     ]
 
 
