@@ -94,3 +94,8 @@ def test_no_framework_image_fits_a_python_aws_does_not_offer():
         images.framework_image("us-east-1", (3, 13))
     with pytest.raises(LookupError, match="not offered in mars-1"):
         images.framework_image("mars-1", REQUIRES_PYTHON)
+
+
+def test_every_framework_version_with_a_recorded_python_is_one_the_sdk_offers():
+    training = images.sdk_config()["training"]["versions"]
+    assert set(images.FRAMEWORK_PYTHON) <= set(training)

@@ -87,3 +87,12 @@ def test_the_processed_month_event_carries_the_manifest_and_counts():
         "model_id": "m",
     }
     assert json.dumps(monthly_preprocessing.processed_event(quality))  # an Asset extra must be JSON
+
+
+def test_the_default_framework_image_follows_the_connections_region(monkeypatch):
+    """No account or region written down: the SDK's registry account for the connection's region."""
+    from mlops.tasks.common import framework_image
+
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_IMAGES_TEST", '{"conn_type": "aws", "extra": {"region_name": "eu-west-2"}}')
+    image = framework_image("aws_images_test")
+    assert image == "764974769150.dkr.ecr.eu-west-2.amazonaws.com/sagemaker-scikit-learn:1.4-2-py312-cpu-py3"
