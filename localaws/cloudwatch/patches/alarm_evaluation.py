@@ -281,8 +281,10 @@ def install() -> None:
         with TRANSITIONS:
             previous = self.alarms.get(name)
             alarm = put_alarm(self, name, *args, **kwargs)
-            if previous is None:
+            if previous is None:  # a new alarm (perhaps after one of that name was deleted)
                 alarm.state_value = "INSUFFICIENT_DATA"
+                _held_until.pop(alarm.alarm_arn, None)
+                _evaluated_at.pop(alarm.alarm_arn, None)
             else:
                 for field in ("state_value", "state_reason", "state_reason_data", "state_updated_timestamp", "history"):
                     setattr(alarm, field, getattr(previous, field))
