@@ -19,6 +19,7 @@ Metric math covers what alarms on rates need: + - * /, comparisons, IF(cond, a, 
 from __future__ import annotations
 
 import ast
+import bisect
 import json
 import math
 import operator
@@ -27,7 +28,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from moto.cloudwatch.models import CloudWatchBackend, MetricDatum
@@ -115,23 +116,35 @@ def expression_value(expression: str, names: dict[str, float | None]) -> float |
 
 
 class MetricIndex:
-    """A backend's datapoints grouped by (namespace, metric name), built once per evaluation pass
-    so that each alarm scans only its own metrics."""
+    """A backend's datapoints as time-sorted series per (namespace, metric, dimensions), kept on
+    the backend and extended with the datapoints put since the last evaluation (moto only appends
+    to `metric_data`), so that a pass costs the new datapoints plus a bisection per period rather
+    than a scan of every datapoint ever put."""
 
-    def __init__(self, backend: CloudWatchBackend) -> None:
-        self.by_metric: dict[tuple[str, str], list[MetricDatum]] = defaultdict(list)
-        for md in list(backend.metric_data):
+    def __init__(self) -> None:
+        self.series: dict[tuple, list[tuple[datetime, float]]] = defaultdict(list)
+        self.count = 0
+
+    @classmethod
+    def of(cls, backend: CloudWatchBackend) -> MetricIndex:
+        index = backend.__dict__.get("_localaws_index")
+        data = list(backend.metric_data)
+        if index is None or len(data) < index.count:  # first use, or the backend was reset
+            index = backend.__dict__["_localaws_index"] = cls()
+        for md in data[index.count :]:
             if isinstance(md, MetricDatum):
-                self.by_metric[(md.namespace, md.name)].append(md)
+                at = md.timestamp.replace(tzinfo=None)  # moto mixes naive and aware UTC
+                bisect.insort(index.series[_key(md.namespace, md.name, md.dimensions)], (at, md.value))
+        index.count = len(data)
+        return index
 
     def values(self, namespace, name, dimensions, start, end) -> list[float]:
-        wanted = {(d.name, d.value) for d in dimensions}
-        return [
-            md.value
-            for md in self.by_metric.get((namespace, name), ())
-            if start <= md.timestamp.replace(tzinfo=None) < end  # moto mixes naive and aware UTC
-            and {(d.name, d.value) for d in md.dimensions} == wanted
-        ]
+        series = self.series.get(_key(namespace, name, dimensions), [])
+        return [value for _, value in series[bisect.bisect_left(series, (start,)) : bisect.bisect_left(series, (end,))]]
+
+
+def _key(namespace, name, dimensions) -> tuple:
+    return namespace, name, frozenset((d.name, d.value) for d in dimensions)
 
 
 def _period(alarm) -> int:
@@ -227,7 +240,8 @@ def evaluate_backend(backend: CloudWatchBackend, only_due: bool = True) -> None:
     """Evaluate the backend's alarms: those not evaluated for `EVALUATE_EVERY_S` (reads), or all
     of them (the evaluator's pass); an alarm held by SetAlarmState is skipped."""
     now = time.monotonic()
-    index: MetricIndex | None = None
+    with TRANSITIONS:
+        index = MetricIndex.of(backend)
     for alarm in list(backend.alarms.values()):
         key = alarm.alarm_arn
         if now < _held_until.get(key, 0):
@@ -235,7 +249,6 @@ def evaluate_backend(backend: CloudWatchBackend, only_due: bool = True) -> None:
         if only_due and now - _evaluated_at.get(key, -math.inf) < EVALUATE_EVERY_S:
             continue
         _evaluated_at[key] = now
-        index = index or MetricIndex(backend)
         evaluate(index, alarm)
 
 
