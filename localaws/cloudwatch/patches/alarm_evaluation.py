@@ -223,10 +223,12 @@ def _reason(alarm, values, now, breaching: int, needed: int, state: str) -> str:
         if v is not None
     ][::-1]
     verb = "was" if len(points) == 1 else "were"
+    compare = _COMPARE[alarm.comparison_operator]
+    not_breaching = sum(1 for v in values if v is not None and not compare(v, alarm.threshold))
     words = _WORDS[alarm.comparison_operator] if state == "ALARM" else f"not {_WORDS[alarm.comparison_operator]}"
     plural = "datapoint" if needed == 1 else "datapoints"
     return (
-        f"Threshold Crossed: {breaching if state == 'ALARM' else len(points) - breaching} out of the last "
+        f"Threshold Crossed: {breaching if state == 'ALARM' else not_breaching} out of the last "
         f"{len(values)} datapoints [{', '.join(points)}] {verb} {words} the threshold ({float(alarm.threshold)}) "
         f"(minimum {needed} {plural} for {alarm.state_value} -> {state} transition)."
     )
