@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from localaws.cloudformation import patches as cloudformation_patches
 from localaws.cloudwatch import patches as cloudwatch_patches
+from localaws.cloudwatch import responses as cloudwatch_responses
 from localaws.ecs import responses as ecs_responses
 from localaws.ecs.models import EcsTaskBackend
 from localaws.featurestore import responses as featurestore_responses
@@ -25,6 +26,7 @@ from localaws.sagemaker.training.models import TrainingBackend
 from localaws.wire import Handler
 
 HANDLERS: dict[tuple[str, str], Handler] = {
+    **cloudwatch_responses.operations,
     **ecs_responses.operations,
     **featurestore_responses.operations,
     **personalize_responses.operations,

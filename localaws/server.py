@@ -21,6 +21,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 from werkzeug.wsgi import get_input_stream
 
+from localaws.cloudwatch.evaluator import AlarmEvaluator
 from localaws.faults import ApiFault, FaultInjector, JobFault, ModelFault
 from localaws.registry import BACKENDS, HANDLERS, install_patches
 from localaws.wire import ApiCall, AwsError, Signature, identify
@@ -34,6 +35,7 @@ class LocalAwsStack:
         self.port = port
         self.faults = FaultInjector()
         install_patches()
+        self.alarms = AlarmEvaluator()  # CloudWatch evaluates alarms on its own schedule
         self.handlers = HANDLERS
         self.handled_services = {service for service, _ in self.handlers}
         self._moto = DomainDispatcherApplication(create_backend_app)
@@ -53,14 +55,20 @@ class LocalAwsStack:
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, name="localaws", daemon=True)
         self._thread.start()
+        self.alarms.start()
         return self
 
     def serve_forever(self) -> None:
         self._server = make_server(self.host, self.port, self, threaded=True, request_handler=MotoRequestHandler)
         self.port = self._server.server_port
-        self._server.serve_forever()
+        self.alarms.start()
+        try:
+            self._server.serve_forever()
+        finally:
+            self.alarms.stop()
 
     def stop(self) -> None:
+        self.alarms.stop()
         self._shutdown_backends()
         if self._server is not None:
             self._server.shutdown()

@@ -109,3 +109,30 @@ def test_metric_math_evaluation_on_known_values():
     with pytest.raises(ValueError, match="not supported"):
         alarms.expression_value("__import__('os')", {})
     assert alarms.statistic([1, 2, 3, 4, 100], "p80") == 4 and alarms.statistic([], "Sum") is None
+
+
+def test_the_metric_index_follows_new_datapoints_in_any_order():
+    from datetime import datetime, timedelta
+
+    from moto.cloudwatch.models import CloudWatchBackend, Dimension
+
+    backend = CloudWatchBackend("us-east-1", "123456789012")
+    t0 = datetime(2026, 1, 1, 12, 0, 0)
+    dims = [{"Name": "VariantName", "Value": "champion"}]
+
+    def put(*points):
+        data = [
+            {"MetricName": "M", "Dimensions": dims, "Value": v, "Timestamp": t0 + timedelta(seconds=s)}
+            for s, v in points
+        ]
+        backend.put_metric_data("N", data)
+
+    wanted = [Dimension("VariantName", "champion")]
+    put((30, 3.0), (0, 1.0), (59, 2.0))
+    index = alarms.MetricIndex.of(backend)
+    assert index.values("N", "M", wanted, t0, t0 + timedelta(seconds=60)) == [1.0, 3.0, 2.0]  # time order
+    put((60, 9.0), (10, 4.0))  # the next period's start, and a late datapoint
+    index = alarms.MetricIndex.of(backend)
+    assert index.values("N", "M", wanted, t0, t0 + timedelta(seconds=60)) == [1.0, 4.0, 3.0, 2.0]
+    assert index.values("N", "M", wanted, t0 + timedelta(seconds=60), t0 + timedelta(seconds=120)) == [9.0]
+    assert index.values("N", "M", [], t0, t0 + timedelta(seconds=120)) == []  # other dimensions: another series
