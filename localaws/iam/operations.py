@@ -53,7 +53,7 @@ def _copy_source(call: ApiCall) -> list[Check]:
 
 
 def _deleted_keys(p: dict[str, Any], call: ApiCall) -> list[str]:
-    return [o["Key"] for o in (p.get("Delete") or {}).get("Objects", [])]
+    return [o["Key"] for o in (p.get("Delete") or {}).get("Objects", []) if o.get("Key") is not None]
 
 
 S3_BUCKET = {"BucketName": "Bucket"}
@@ -137,7 +137,8 @@ operation(
     "sns", "Publish", TopicName=lambda p, c: str(p.get("TopicArn") or p.get("TargetArn") or "").rsplit(":", 1)[-1]
 )
 operation("sns", "Subscribe", "GetTopicAttributes", "SetTopicAttributes", "DeleteTopic", **_TOPIC)
-operation("sns", "ListSubscriptionsByTopic", "AddPermission", "RemovePermission", "TagResource", **_TOPIC)
+operation("sns", "ListSubscriptionsByTopic", "AddPermission", "RemovePermission", **_TOPIC)
+operation("sns", "TagResource", "UntagResource", "ListTagsForResource", TopicName=tail("ResourceArn", ":"))
 operation("sns", "CreateTopic", TopicName="Name")
 operation("sns", "Unsubscribe", TopicName=lambda p, c: str(p.get("SubscriptionArn", "")).split(":")[5])
 operation("sns", "ListTopics", "ListSubscriptions")
@@ -171,7 +172,7 @@ def _key_id(p: dict[str, Any], call: ApiCall) -> str | None:
     """The key's id, whatever names it (id, key ARN, alias name or alias ARN), as KMS resolves it."""
     from moto.kms.models import kms_backends
 
-    key = p.get("KeyId") or p.get("TargetKeyId") or p.get("DestinationKeyId")
+    key = p.get("KeyId") or p.get("TargetKeyId")
     if not key and p.get("CiphertextBlob") is not None:
         blob = p["CiphertextBlob"]
         return (blob if isinstance(blob, bytes) else bytes(blob))[:36].decode("ascii", "replace")
@@ -184,8 +185,8 @@ def _key_id(p: dict[str, Any], call: ApiCall) -> str | None:
         return str(key).rsplit("/", 1)[-1]
 
 
-for _op in ("Encrypt", "Decrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "DescribeKey", "ReEncrypt"):
-    operation("kms", _op, action=f"kms:{_op}" if _op != "ReEncrypt" else "kms:ReEncryptFrom", KeyId=_key_id)
+for _op in ("Encrypt", "Decrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "DescribeKey"):
+    operation("kms", _op, KeyId=_key_id)
 operation("kms", "GetKeyPolicy", "PutKeyPolicy", "ScheduleKeyDeletion", "EnableKeyRotation", KeyId=_key_id)
 operation("kms", "CreateAlias", KeyId=_key_id, Alias=tail("AliasName"))
 operation("kms", "ListKeys", "ListAliases", "CreateKey")
@@ -242,6 +243,8 @@ operation("ecs", "DescribeTaskDefinition", "ListClusters", "ListTaskDefinitions"
 operation(
     "ecs",
     "RegisterTaskDefinition",
+    TaskDefinitionFamilyName="family",
+    TaskDefinitionRevisionNumber=lambda p, c: "*",
     also=lambda c: pass_role(
         [c.params.get("taskRoleArn"), c.params.get("executionRoleArn")], "ecs-tasks.amazonaws.com"
     ),
@@ -275,7 +278,9 @@ operation(
     "DescribeModelPackage",
     "UpdateModelPackage",
     "DeleteModelPackage",
-    ModelPackageName=lambda p, c: str(p.get("ModelPackageName", "")).split(":model-package/", 1)[-1],
+    ModelPackageName=lambda p, c: str(p.get("ModelPackageName") or p.get("ModelPackageArn") or "").split(
+        ":model-package/", 1
+    )[-1],
 )
 operation("sagemaker", "DescribeFeatureGroup", FeatureGroupName=tail("FeatureGroupName"))
 operation("sagemaker", "CreateExperiment", "DescribeExperiment")
@@ -313,7 +318,8 @@ _PZ = "personalize.amazonaws.com"
 
 
 def _arn_id(param: str):
-    return lambda p, c: str(p[param]).split("/", 1)[1] if p.get(param) else None
+    """The resource id of a Personalize ARN (what follows the resource type)."""
+    return lambda p, c: str(p[param]).split("/", 1)[-1] if p.get(param) else None
 
 
 operation("personalize", "CreateDatasetGroup", "CreateSchema", "CreateSolution", "CreateCampaign", ResourceId="name")
