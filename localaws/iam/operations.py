@@ -224,7 +224,7 @@ def _run_task_roles(call: ApiCall) -> list[Check]:
     overrides = call.params.get("overrides") or {}
     roles = [overrides.get("taskRoleArn"), overrides.get("executionRoleArn")]
     if definition is not None:
-        roles += [definition.task_role_arn, definition.execution_role_arn]
+        roles += [getattr(definition, "task_role_arn", None), getattr(definition, "execution_role_arn", None)]
     return pass_role(roles, "ecs-tasks.amazonaws.com")
 
 
