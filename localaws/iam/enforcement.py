@@ -82,7 +82,13 @@ class Enforcer:
     ) -> policy.Decision:
         document, must_allow = resource_policies.policy_for(check.action, check.resource, account_id, region)
         request = policy.Request(principal, check.action, check.resource, {**base, **check.context})
-        decision = policy.evaluate(request, principal.policies, document, resource_policy_must_allow=must_allow)
+        decision = policy.evaluate(
+            request,
+            principal.policies,
+            document,
+            resource_policy_must_allow=must_allow,
+            session_policies=principal.session_policies,
+        )
         self.exercised.record(principal.identity_arn, check.action, check.resource, decision.effect)
         return decision
 

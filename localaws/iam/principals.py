@@ -44,6 +44,8 @@ class Principal:
     session_name: str | None = None
     service: str | None = None  # for kind "service": the service principal, e.g. ecs-tasks.amazonaws.com
     policies: tuple[dict[str, Any], ...] = field(default=(), compare=False, repr=False)
+    # A session policy passed to AssumeRole: the session may do only what both it and the role allow.
+    session_policies: tuple[dict[str, Any], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def is_root(self) -> bool:
@@ -95,7 +97,8 @@ def resolve(access_key: str, session_token: str | None) -> Principal:
             name=role_name,
             role_arn=role.arn if role is not None else session.role_arn,
             session_name=session.session_name,
-            policies=_role_policies(role) + _session_policy(session.policy),
+            policies=_role_policies(role),
+            session_policies=(_load(session.policy),) if session.policy else (),
         )
     if session_token:
         raise UnknownCredentials("InvalidToken")
@@ -121,11 +124,6 @@ def _documents(inline: dict[str, Any], managed: dict[str, Any]) -> tuple[dict[st
 
 def _role_policies(role: Any) -> tuple[dict[str, Any], ...]:
     return () if role is None else _documents(role.policies, role.managed_policies)
-
-
-def _session_policy(policy: str | None) -> tuple[dict[str, Any], ...]:
-    # A session policy only narrows what the role allows: not evaluated here (not used by the project).
-    return ()
 
 
 def _user_policies(iam: Any, user: Any) -> tuple[dict[str, Any], ...]:

@@ -315,3 +315,26 @@ def test_the_escape_hatch_turns_enforcement_off(monkeypatch):
     assert LocalAwsStack().enforce_iam is False
     monkeypatch.delenv("LOCALAWS_IAM")
     assert LocalAwsStack().enforce_iam is True
+
+
+def test_sse_kms_objects_need_the_key_through_s3(stack):
+    key_arn = stack.client("kms").create_key(Description="iam-test bucket key")["KeyMetadata"]["Arn"]
+    bucket = unique("iam-test-kms")
+    s3 = stack.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}}]
+        },
+    )
+    objects = {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"], "Resource": f"arn:aws:s3:::{bucket}/*"}
+    _, without_key = session(stack, [objects])
+    error = denied(lambda: client_for(stack, "s3", without_key).put_object(Bucket=bucket, Key="k", Body=b"x"))
+    assert f'kms:GenerateDataKey on resource: "{key_arn}" because no identity-based policy' in error["Message"]
+    via_s3 = {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}
+    key_use = {"Effect": "Allow", "Action": "kms:GenerateDataKey", "Resource": key_arn, "Condition": via_s3}
+    _, writer = session(stack, [objects, key_use])
+    client_for(stack, "s3", writer).put_object(Bucket=bucket, Key="k", Body=b"x")
+    error = denied(lambda: client_for(stack, "s3", writer).get_object(Bucket=bucket, Key="k"))
+    assert f'kms:Decrypt on resource: "{key_arn}"' in error["Message"]
