@@ -178,7 +178,7 @@ def test_runs_as_a_process_resets_on_request_and_stops_on_sigterm():
         url = f"http://127.0.0.1:{port}"
         assert process.stdout.readline().strip() == f"local AWS stack on {url}"
         s3 = boto3.client(
-            "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+            "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
         )
         s3.create_bucket(Bucket="reset-test")
         remote = type("Remote", (), {"url": url})()
