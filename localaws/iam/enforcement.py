@@ -72,6 +72,26 @@ class Enforcer:
                 return access_denied(call, denied_message(principal, check, decision, call.service))
         return None
 
+    def authorize_role(
+        self,
+        role_arn: str,
+        action: str,
+        resource: str,
+        *,
+        region: str = "us-east-1",
+        session_name: str = "localaws",
+        context: dict[str, list[str]] | None = None,
+    ) -> AwsError | None:
+        """What a service does with a role it holds, checked like a request of that role's session:
+        None when allowed, else the AccessDenied error naming action and resource (recorded too)."""
+        principal = principals.role_session(role_arn, session_name)
+        check = actions.Check(action, resource, context or {})
+        base = request_context(principal, region, secure=True)
+        decision = self.decide(principal, check, base, principal.account_id, region)
+        if decision.allowed:
+            return None
+        return AwsError("AccessDenied", denied_message(principal, check, decision, action.split(":")[0]), 403)
+
     def decide(
         self,
         principal: principals.Principal,

@@ -70,6 +70,26 @@ def service_principal(service: str, account_id: str) -> Principal:
     return Principal(arn=service, account_id=account_id, kind="service", name=service, service=service)
 
 
+def role_session(role_arn: str, session_name: str) -> Principal:
+    """A session of `role_arn` a service holds for its own work (an ECS agent pulling the image
+    with the execution role, SageMaker reading training data with the execution role)."""
+    account_id = role_arn.split(":")[4]
+    try:
+        role = iam_backends[account_id][PARTITION].get_role_by_arn(role_arn)
+    except Exception:  # no such role: a session with no permissions
+        role = None
+    name = role_arn.split("/")[-1]
+    return Principal(
+        arn=f"arn:{PARTITION}:sts::{account_id}:assumed-role/{name}/{session_name}",
+        account_id=account_id,
+        kind="assumed-role",
+        name=name,
+        role_arn=role.arn if role is not None else role_arn,
+        session_name=session_name,
+        policies=_role_policies(role),
+    )
+
+
 def resolve(access_key: str, session_token: str | None) -> Principal:
     """The principal whose key signed the request; raises UnknownCredentials as AWS would refuse it."""
     if is_root_key(access_key):

@@ -338,3 +338,13 @@ def test_sse_kms_objects_need_the_key_through_s3(stack):
     client_for(stack, "s3", writer).put_object(Bucket=bucket, Key="k", Body=b"x")
     error = denied(lambda: client_for(stack, "s3", writer).get_object(Bucket=bucket, Key="k"))
     assert f'kms:Decrypt on resource: "{key_arn}"' in error["Message"]
+
+
+def test_a_service_acting_with_a_role_is_checked_like_the_role(stack):
+    logs = {"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "arn:aws:logs:*:*:log-group:/ecs/*"}
+    role_arn = make_role(stack, [logs])
+    stream = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/ecs/ingest:log-stream:ecs/main/1"
+    assert stack.iam.authorize_role(role_arn, "logs:PutLogEvents", stream, session_name="ecs-agent") is None
+    error = stack.iam.authorize_role(role_arn, "ecr:BatchGetImage", f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/x")
+    assert error.code == "AccessDenied"
+    assert "ecr:BatchGetImage on resource: arn:aws:ecr:us-east-1:123456789012:repository/x because" in error.message
