@@ -348,3 +348,37 @@ def test_a_service_acting_with_a_role_is_checked_like_the_role(stack):
     error = stack.iam.authorize_role(role_arn, "ecr:BatchGetImage", f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/x")
     assert error.code == "AccessDenied"
     assert "ecr:BatchGetImage on resource: arn:aws:ecr:us-east-1:123456789012:repository/x because" in error.message
+
+
+def test_resources_come_from_the_parameters_as_they_arrive_on_the_wire(stack, resources):
+    bucket = resources["bucket"]
+    queue = stack.client("sqs").create_queue(QueueName=unique("iam-test-queue"))["QueueUrl"]
+    role_arn, credentials = session(stack, [])
+    calls = {
+        lambda: client_for(stack, "s3", credentials).copy_object(
+            Bucket=bucket, Key="copy/b.csv", CopySource={"Bucket": bucket, "Key": "data/part-0.csv"}
+        ): ("s3:PutObject", f"arn:aws:s3:::{bucket}/copy/b.csv"),
+        lambda: client_for(stack, "s3", credentials).delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": "data/part-0.csv"}]}
+        ): ("s3:DeleteObject", f"arn:aws:s3:::{bucket}/data/part-0.csv"),
+        lambda: client_for(stack, "sqs", credentials).send_message(QueueUrl=queue, MessageBody="m"): (
+            "sqs:SendMessage",
+            f"arn:aws:sqs:us-east-1:{ACCOUNT}:{queue.rsplit('/', 1)[-1]}",
+        ),
+        lambda: client_for(stack, "logs", credentials).get_log_events(logGroupName="/ecs/x", logStreamName="a/b"): (
+            "logs:GetLogEvents",
+            f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/ecs/x:log-stream:a/b",
+        ),
+        lambda: client_for(stack, "dynamodb", credentials).get_item(TableName="ab-tests", Key={"id": {"S": "1"}}): (
+            "dynamodb:GetItem",
+            f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/ab-tests",
+        ),
+        lambda: client_for(stack, "ecs", credentials).describe_tasks(cluster="mlops", tasks=["abc"]): (
+            "ecs:DescribeTasks",
+            f"arn:aws:ecs:us-east-1:{ACCOUNT}:task/mlops/abc",
+        ),
+    }
+    for call, (action, resource) in calls.items():
+        assert f"{action} on resource: " in denied(call)["Message"]
+        decisions = [e for e in stack.iam_exercised() if e["principal"] == role_arn and e["action"] == action]
+        assert [(e["resource"], e["decision"]) for e in decisions] == [(resource, "ImplicitDeny")]
