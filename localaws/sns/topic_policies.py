@@ -37,7 +37,7 @@ def check(topic_arn: str, policy: str | dict[str, Any], account_id: str) -> dict
 
 def _set_topic_attribute(original):
     def set_topic_attribute(self, topic_arn: str, attribute_name: str, attribute_value: str) -> None:
-        if attribute_name == "Policy":
+        if attribute_name in ("Policy", "policy"):  # moto's SetTopicAttributes passes it snake_cased
             self.get_topic(topic_arn)
             check(topic_arn, attribute_value, self.account_id)
         original(self, topic_arn, attribute_name, attribute_value)
@@ -76,7 +76,7 @@ class TopicPolicy(CloudFormationModel):
         text = document if isinstance(document, str) else json.dumps(document)
         backend = sns_backend(account_id, region_name)
         for topic_arn in properties["Topics"]:
-            backend.set_topic_attribute(topic_arn, "Policy", text)
+            backend.set_topic_attribute(topic_arn, "policy", text)
         return list(properties["Topics"])
 
     @staticmethod
