@@ -6,6 +6,13 @@ the policy through the same call, so what the stacks attach is exactly what moto
 `get_bucket_policy` (and anything evaluating requests against it) reads.
 
 S3's messages ("Policy has invalid resource", ...) are followed by what was wrong and where.
+
+Once stored, moto's S3 applies a bucket's policy to object requests ("basic enforcement":
+statements for principal `*` only) but ignores conditions, so the templates' `DenyInsecureTransport`
+(Deny `s3:*` when `aws:SecureTransport` is false) denied every request. `_get_permission` keeps
+moto's scope and applies conditions as IAM does: a condition on a key the request context lacks is
+false, and the context says the transport is secure (the local stack stands for S3's HTTPS
+endpoint, which boto3 uses on AWS).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import json
 from typing import Any
 
 from moto.core.common_models import CloudFormationModel
+from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 from moto.s3 import models as s3_models
 from moto.s3.exceptions import S3ClientError
 from moto.s3.utils import bucket_policy_is_public
@@ -83,6 +91,60 @@ def _put_bucket_policy(original):
     return put_bucket_policy
 
 
+# What moto's object-level check knows of a request: it comes over (the stand-in for) HTTPS.
+REQUEST_CONTEXT = {"aws:SecureTransport": "true"}
+
+
+def _condition_holds(condition: dict[str, Any], context: dict[str, str]) -> bool:
+    """IAM's condition operators the templates use; a key missing from `context` makes it false."""
+    for operator, tests in condition.items():
+        base = operator.removesuffix("IfExists")
+        for key, expected in tests.items():
+            expected = [
+                str(v).lower() if base == "Bool" else str(v)
+                for v in (expected if isinstance(expected, list) else [expected])
+            ]
+            if key not in context:
+                if operator.endswith("IfExists") or (base == "Null" and "true" in [e.lower() for e in expected]):
+                    continue
+                return False
+            actual = context[key]
+            if base in ("Bool", "StringEquals", "ArnEquals"):
+                ok = actual.lower() in expected if base == "Bool" else actual in expected
+            elif base in ("StringLike", "ArnLike"):
+                ok = any(fnmatch.fnmatchcase(actual, e) for e in expected)
+            elif base == "StringNotEquals":
+                ok = actual not in expected
+            elif base == "StringNotLike":
+                ok = not any(fnmatch.fnmatchcase(actual, e) for e in expected)
+            elif base == "Null":
+                ok = "false" in [e.lower() for e in expected]
+            else:
+                return False
+            if not ok:
+                return False
+    return True
+
+
+def _get_permission(self, action: str, resource: str) -> PermissionResult:
+    if self.policy is None:
+        return PermissionResult.NEUTRAL
+    statements = json.loads(self.policy).get("Statement", [])
+    permitted = False
+    for statement in statements if isinstance(statements, list) else [statements]:
+        principal = statement.get("Principal")
+        if principal != "*" and not (isinstance(principal, dict) and principal.get("AWS") == "*"):
+            continue  # moto's scope: the requester's identity is not known here
+        if not _condition_holds(statement.get("Condition", {}), REQUEST_CONTEXT):
+            continue
+        unconditional = {k: v for k, v in statement.items() if k != "Condition"}
+        result = IAMPolicyStatement(unconditional).is_action_permitted(action, resource)
+        if result == PermissionResult.DENIED:
+            return result
+        permitted = permitted or result == PermissionResult.PERMITTED
+    return PermissionResult.PERMITTED if permitted else PermissionResult.NEUTRAL
+
+
 class BucketPolicy(CloudFormationModel):
     """`AWS::S3::BucketPolicy`: the bucket's policy (its `Ref` is the bucket name, the schema's
     primary identifier)."""
@@ -141,5 +203,6 @@ def install() -> None:
     if _installed:
         return
     s3_models.S3Backend.put_bucket_policy = _put_bucket_policy(s3_models.S3Backend.put_bucket_policy)
+    s3_models.FakeBucket.get_permission = _get_permission
     resource_types.refresh()
     _installed = True

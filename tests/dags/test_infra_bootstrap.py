@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from localaws.cloudformation.patches.recorded_only import recorded_only
+from localaws.cloudformation.patches.recorded_only import STILL_RECORDED, recorded_only
 from tests.conftest import ssm_tree
 from tests.dags.conftest import PROJECT_ROOT, states
 
@@ -38,35 +38,20 @@ def test_every_template_of_the_dag_exists():
 
 @pytest.mark.parametrize("template", sorted((PROJECT_ROOT / "infra").glob("*.yaml")), ids=lambda p: p.name)
 def test_resources_moto_only_records_are_known(stack, template):
-    """The local stack reaches CREATE_COMPLETE for these without creating anything: say which."""
+    """No template resource completes without being created, except the API Gateway types the
+    issue15-apigw branch is implementing (`STILL_RECORDED`); any other type nothing models fails."""
     only_recorded = recorded_only(cfn_yaml(template))
     expected = {
-        "platform.yaml": {
-            "BucketPolicy": "AWS::S3::BucketPolicy",
-            "Domain": "AWS::SageMaker::Domain",
-            "UserProfile": "AWS::SageMaker::UserProfile",
-            "MlflowTrackingServer": "AWS::SageMaker::MlflowTrackingServer",
-        },
-        "mlflow-selfhosted.yaml": {"ArtifactBucketPolicy": "AWS::S3::BucketPolicy"},
         "personalize.yaml": {
-            "DataBucketPolicy": "AWS::S3::BucketPolicy",
             "RequestValidator": "AWS::ApiGateway::RequestValidator",
             "Stage": "AWS::ApiGateway::Stage",
             "ApiKey": "AWS::ApiGateway::ApiKey",
             "UsagePlan": "AWS::ApiGateway::UsagePlan",
             "UsagePlanKey": "AWS::ApiGateway::UsagePlanKey",
         },
-        "preprocessing.yaml": {
-            "InputBucketPolicy": "AWS::S3::BucketPolicy",
-            "OutputBucketPolicy": "AWS::S3::BucketPolicy",
-            "ArtifactBucketPolicy": "AWS::S3::BucketPolicy",
-        },
-        "serving.yaml": {
-            "AlertTopicPolicy": "AWS::SNS::TopicPolicy",
-            "AlertSubscription": "AWS::SNS::Subscription",
-        },
     }
-    assert only_recorded == expected[template.name]
+    assert only_recorded == expected.get(template.name, {})
+    assert set(only_recorded.values()) <= STILL_RECORDED
 
 
 def test_second_run_changes_nothing_and_duplicates_nothing(dag, platform, aws_conn, capfd):

@@ -419,3 +419,19 @@ def test_sns_api_refuses_what_the_resources_refuse(stack):
     arn = sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="oncall@example.com", ReturnSubscriptionArn=True)
     attributes = sns.get_subscription_attributes(SubscriptionArn=arn["SubscriptionArn"])["Attributes"]
     assert attributes["PendingConfirmation"] == "true"
+
+
+def test_bucket_policy_conditions_apply_as_in_iam(stack):
+    """moto's object check ignored conditions: DenyInsecureTransport denied every request."""
+    name, status, _ = deploy(stack, bucket_template(bucket_policy()))
+    assert status == "CREATE_COMPLETE"
+    s3 = stack.client("s3")
+    bucket = outputs(stack, name)["Bucket"]
+    s3.put_object(Bucket=bucket, Key="data/a.csv", Body=b"x")
+    assert s3.get_object(Bucket=bucket, Key="data/a.csv")["Body"].read() == b"x"
+    deny_reads = bucket_policy(Sid="NoReads", Action="s3:GetObject", Resource=f"arn:aws:s3:::{bucket}/data/*")
+    deny_reads["Statement"][0].pop("Condition")
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(deny_reads))
+    with pytest.raises(ClientError) as err:
+        s3.get_object(Bucket=bucket, Key="data/a.csv")
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
