@@ -310,6 +310,7 @@ def studio_template(with_security_group: bool) -> dict:
             "DomainRef": {"Value": {"Ref": "Domain"}},
             "Url": {"Value": {"Fn::GetAtt": ["Domain", "Url"]}},
             "UserProfileArn": {"Value": {"Fn::GetAtt": ["UserProfile", "UserProfileArn"]}},
+            "UserProfileRef": {"Value": {"Ref": "UserProfile"}},
         },
     }
 
@@ -335,6 +336,7 @@ def test_domain_and_user_profile_are_created_and_deleted_with_the_stack(stack, n
     assert domain["Status"] == "InService" and domain["Url"] == out["Url"]
     profile = sm.describe_user_profile(DomainId=out["DomainId"], UserProfileName="ml-engineer")
     assert profile["UserProfileArn"] == out["UserProfileArn"] and profile["Status"] == "InService"
+    assert out["UserProfileRef"] == f"ml-engineer|{out['DomainId']}"  # the schema's primary identifier
 
     stack.client("cloudformation").delete_stack(StackName=name)
     with pytest.raises(ClientError) as err:

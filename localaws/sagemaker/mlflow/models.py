@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import importlib.metadata
 import os
 import threading
 import time
@@ -30,7 +31,9 @@ from localaws.wire import AwsError
 
 NAME = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}"
 SIZES = ("Small", "Medium", "Large")
-DEFAULT_MLFLOW_VERSION = "2.16.2"
+# Without MlflowVersion, the version reported is the one of the MLflow that serves tracking here
+# (the project's pinned mlflow); AWS picks its current default, which the API does not document.
+DEFAULT_MLFLOW_VERSION = importlib.metadata.version("mlflow")
 WINDOW = r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun):([01]\d|2[0-3]):([0-5]\d)"
 
 

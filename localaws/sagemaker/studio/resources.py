@@ -1,7 +1,8 @@
 """`AWS::SageMaker::Domain` and `AWS::SageMaker::UserProfile` for moto's CloudFormation: created
 through `models.Studio` with the API's validation, after the properties pass the resource schema.
 CloudFormation waits for them to be InService, so they are created ready. Attributes are those
-the schemas declare read-only; `Ref` is the domain id and the user profile's ARN."""
+the schemas declare read-only; `Ref` is the schema's primary identifier, as CloudFormation builds it
+for registry types: the domain id, and "<user profile name>|<domain id>"."""
 
 from __future__ import annotations
 
@@ -99,7 +100,7 @@ class CloudFormationUserProfile(CloudFormationModel):
 
     @property
     def physical_resource_id(self) -> str:
-        return self.profile.arn
+        return f"{self.profile.name}|{self.profile.domain_id}"
 
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
