@@ -120,6 +120,36 @@ def test_serving_reads_the_platform_bucket_from_its_published_output(platform, a
     assert bucket.get("ResolvedValue", bucket["ParameterValue"]) == published
 
 
+def test_platform_resources_are_really_created(platform, aws_conn):
+    """The domain (VPC-only, with its NFS security group), user profile, MLflow server, bucket and
+    topic policies exist in their services, not only in the stack's resource list."""
+    cfn, sm, ec2 = (aws_conn.client(s) for s in ("cloudformation", "sagemaker", "ec2"))
+    out = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in cfn.describe_stacks(StackName="mlops-platform-dev")["Stacks"][0]["Outputs"]
+    }
+    domain = sm.describe_domain(DomainId=out["DomainId"])
+    assert domain["Status"] == "InService" and domain["AppNetworkAccessType"] == "VpcOnly"
+    (group_id,) = domain["DefaultUserSettings"]["SecurityGroups"]
+    group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    assert group["VpcId"] == domain["VpcId"]
+    nfs_in = [p for p in group["IpPermissions"] if p.get("FromPort") == 2049]
+    assert nfs_in and nfs_in[0]["UserIdGroupPairs"][0]["GroupId"] == group_id
+    assert any(p.get("FromPort") == 2049 for p in group["IpPermissionsEgress"])
+    profile = sm.describe_user_profile(DomainId=out["DomainId"], UserProfileName=out["UserProfileName"])
+    assert profile["Status"] == "InService"
+    server = sm.describe_mlflow_tracking_server(TrackingServerName=out["MlflowTrackingServerName"])
+    assert server["TrackingServerArn"] == out["MlflowTrackingServerArn"]
+    assert server["ArtifactStoreUri"] == f"s3://{out['BucketName']}/mlflow"
+    policy = json.loads(aws_conn.client("s3").get_bucket_policy(Bucket=out["BucketName"])["Policy"])
+    assert [s["Sid"] for s in policy["Statement"]] == ["DenyInsecureTransport"]
+    topic = cfn.describe_stack_resource(StackName="mlops-serving-dev", LogicalResourceId="AlertTopic")
+    attributes = aws_conn.client("sns").get_topic_attributes(
+        TopicArn=topic["StackResourceDetail"]["PhysicalResourceId"]
+    )
+    assert "CloudWatchAlarmsPublish" in attributes["Attributes"]["Policy"]
+
+
 def test_parameter_override_updates_the_stack(dag, platform, aws_conn):
     overrides = {"preprocessing": {"LogRetentionDays": "60"}}
     run = dag.test(run_conf={"stacks": ["preprocessing"], "parameter_overrides": overrides})

@@ -392,6 +392,29 @@ def test_mlflow_tracking_server_is_created_with_its_attributes(stack):
     assert logical_id == "Server" and "TrackingServerSize" in reason
 
 
+def test_security_group_egress_replaces_the_default(stack, network):  # noqa: F811
+    template = {
+        "Parameters": {"VpcId": {"Type": "String"}},
+        "Resources": {
+            "Group": {
+                "Type": "AWS::EC2::SecurityGroup",
+                "Properties": {
+                    "GroupDescription": "egress",
+                    "VpcId": {"Ref": "VpcId"},
+                    "SecurityGroupEgress": [
+                        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "0.0.0.0/0"}
+                    ],
+                },
+            }
+        },
+        "Outputs": {"Group": {"Value": {"Fn::GetAtt": ["Group", "GroupId"]}}},
+    }
+    name, status, _ = deploy(stack, template, VpcId=network["vpc"])
+    assert status == "CREATE_COMPLETE"
+    group = stack.client("ec2").describe_security_groups(GroupIds=[outputs(stack, name)["Group"]])["SecurityGroups"][0]
+    assert [(p["IpProtocol"], p.get("FromPort")) for p in group["IpPermissionsEgress"]] == [("tcp", 443)]
+
+
 # --- nothing else completes unseen -------------------------------------------------------------
 def test_a_type_the_local_stack_does_not_create_fails_its_resource(stack):
     template = {

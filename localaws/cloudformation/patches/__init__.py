@@ -8,8 +8,8 @@ behaviour, one module per concern, installed once per process by `install()`:
 - `recorded_only`: a resource type nothing models fails its resource (only the API Gateway types
   still being implemented complete, recorded);
 - `get_att`: `!GetAtt A.B.C` split at the first dot only;
-- `s3_buckets`, `log_groups`, `rds_instances`, `ecs_task_definitions`: resource properties and
-  updates moto's CloudFormation ignores.
+- `s3_buckets`, `log_groups`, `rds_instances`, `ecs_task_definitions`, `security_groups`: resource
+  properties and updates moto's CloudFormation ignores.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from localaws.cloudformation.patches import (
     recorded_only,
     rollback,
     s3_buckets,
+    security_groups,
 )
 
 _installed = False
@@ -42,4 +43,5 @@ def install() -> None:
     log_groups.install()
     rds_instances.install()
     ecs_task_definitions.install()
+    security_groups.install()
     _installed = True
