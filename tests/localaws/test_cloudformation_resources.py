@@ -250,6 +250,18 @@ def test_sqs_subscription_receives_what_the_topic_publishes(stack):
     assert bodies[0]["TopicArn"] == topic
 
 
+def test_raw_message_delivery_delivers_the_message_itself(stack):
+    sqs, sns = stack.client("sqs"), stack.client("sns")
+    queue = sqs.create_queue(QueueName=f"raw-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    subscription = {"Protocol": "sqs", "Endpoint": queue_arn, "RawMessageDelivery": True}
+    name, status, _ = deploy(stack, topic_template(subscription=subscription))
+    assert status == "CREATE_COMPLETE"
+    sns.publish(TopicArn=outputs(stack, name)["Topic"], Message="just this")
+    received = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=2)["Messages"]
+    assert [m["Body"] for m in received] == ["just this"]
+
+
 def test_email_subscription_is_pending_confirmation(stack):
     name, status, _ = deploy(
         stack, topic_template(subscription={"Protocol": "email", "Endpoint": "oncall@example.com"})
