@@ -18,11 +18,15 @@ from localaws.featurestore import responses as featurestore_responses
 from localaws.featurestore.models import FeatureStoreBackend
 from localaws.personalize import responses as personalize_responses
 from localaws.personalize.models import PersonalizeBackend
+from localaws.s3 import bucket_policies
 from localaws.sagemaker import patches as sagemaker_patches
 from localaws.sagemaker.endpoints import responses as endpoint_responses
 from localaws.sagemaker.endpoints.models import EndpointBackend
+from localaws.sagemaker.mlflow import responses as mlflow_responses
+from localaws.sagemaker.studio import responses as studio_responses
 from localaws.sagemaker.training import responses as training_responses
 from localaws.sagemaker.training.models import TrainingBackend
+from localaws.sns import subscriptions, topic_policies
 from localaws.wire import Handler
 
 HANDLERS: dict[tuple[str, str], Handler] = {
@@ -32,6 +36,8 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     **personalize_responses.operations,
     **training_responses.operations,
     **endpoint_responses.operations,
+    **studio_responses.operations,
+    **mlflow_responses.operations,
 }
 
 # Per-service state, one instance per (account, region), created on first use by the stack.
@@ -45,7 +51,10 @@ BACKENDS: dict[str, type] = {
 
 
 def install_patches() -> None:
-    """Correct moto's CloudFormation, CloudWatch and SageMaker models (idempotent)."""
+    """Correct moto's CloudFormation, CloudWatch, S3, SNS and SageMaker models (idempotent)."""
     cloudformation_patches.install()
     cloudwatch_patches.install()
+    bucket_policies.install()
+    topic_policies.install()
+    subscriptions.install()
     sagemaker_patches.install()

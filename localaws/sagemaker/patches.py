@@ -1,4 +1,5 @@
-"""`AWS::SageMaker::FeatureGroup` for moto's CloudFormation, which has no model for it.
+"""`AWS::SageMaker::FeatureGroup` for moto's CloudFormation, which has no model for it (and, by
+importing them before moto's model lists are refreshed, the Studio and MLflow resource types).
 
 The platform stack's feature groups must exist in the local SageMaker so that `DescribeFeatureGroup`
 answers and the local Feature Store runtime validates records against their definitions. The
@@ -15,6 +16,8 @@ from moto.core.common_models import CloudFormationModel
 from moto.sagemaker import models as sagemaker_models
 
 from localaws.cloudformation import resource_types
+from localaws.sagemaker.mlflow import resources as mlflow_resources  # noqa: F401 - registers its CloudFormation type
+from localaws.sagemaker.studio import resources as studio_resources  # noqa: F401 - registers its CloudFormation types
 
 _installed = False
 

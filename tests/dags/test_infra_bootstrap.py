@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from localaws.cloudformation.patches.recorded_only import recorded_only
+from localaws.cloudformation.patches.recorded_only import STILL_RECORDED, recorded_only
 from tests.conftest import ssm_tree
 from tests.dags.conftest import PROJECT_ROOT, states
 
@@ -38,35 +38,20 @@ def test_every_template_of_the_dag_exists():
 
 @pytest.mark.parametrize("template", sorted((PROJECT_ROOT / "infra").glob("*.yaml")), ids=lambda p: p.name)
 def test_resources_moto_only_records_are_known(stack, template):
-    """The local stack reaches CREATE_COMPLETE for these without creating anything: say which."""
+    """No template resource completes without being created, except the API Gateway types the
+    issue15-apigw branch is implementing (`STILL_RECORDED`); any other type nothing models fails."""
     only_recorded = recorded_only(cfn_yaml(template))
     expected = {
-        "platform.yaml": {
-            "BucketPolicy": "AWS::S3::BucketPolicy",
-            "Domain": "AWS::SageMaker::Domain",
-            "UserProfile": "AWS::SageMaker::UserProfile",
-            "MlflowTrackingServer": "AWS::SageMaker::MlflowTrackingServer",
-        },
-        "mlflow-selfhosted.yaml": {"ArtifactBucketPolicy": "AWS::S3::BucketPolicy"},
         "personalize.yaml": {
-            "DataBucketPolicy": "AWS::S3::BucketPolicy",
             "RequestValidator": "AWS::ApiGateway::RequestValidator",
             "Stage": "AWS::ApiGateway::Stage",
             "ApiKey": "AWS::ApiGateway::ApiKey",
             "UsagePlan": "AWS::ApiGateway::UsagePlan",
             "UsagePlanKey": "AWS::ApiGateway::UsagePlanKey",
         },
-        "preprocessing.yaml": {
-            "InputBucketPolicy": "AWS::S3::BucketPolicy",
-            "OutputBucketPolicy": "AWS::S3::BucketPolicy",
-            "ArtifactBucketPolicy": "AWS::S3::BucketPolicy",
-        },
-        "serving.yaml": {
-            "AlertTopicPolicy": "AWS::SNS::TopicPolicy",
-            "AlertSubscription": "AWS::SNS::Subscription",
-        },
     }
-    assert only_recorded == expected[template.name]
+    assert only_recorded == expected.get(template.name, {})
+    assert set(only_recorded.values()) <= STILL_RECORDED
 
 
 def test_second_run_changes_nothing_and_duplicates_nothing(dag, platform, aws_conn, capfd):
@@ -133,6 +118,36 @@ def test_serving_reads_the_platform_bucket_from_its_published_output(platform, a
     assert published == "mlops-platform-dev-123456789012-us-east-1"
     # AWS reports the path with a ResolvedValue; moto reports the resolved value itself
     assert bucket.get("ResolvedValue", bucket["ParameterValue"]) == published
+
+
+def test_platform_resources_are_really_created(platform, aws_conn):
+    """The domain (VPC-only, with its NFS security group), user profile, MLflow server, bucket and
+    topic policies exist in their services, not only in the stack's resource list."""
+    cfn, sm, ec2 = (aws_conn.client(s) for s in ("cloudformation", "sagemaker", "ec2"))
+    out = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in cfn.describe_stacks(StackName="mlops-platform-dev")["Stacks"][0]["Outputs"]
+    }
+    domain = sm.describe_domain(DomainId=out["DomainId"])
+    assert domain["Status"] == "InService" and domain["AppNetworkAccessType"] == "VpcOnly"
+    (group_id,) = domain["DefaultUserSettings"]["SecurityGroups"]
+    group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    assert group["VpcId"] == domain["VpcId"]
+    nfs_in = [p for p in group["IpPermissions"] if p.get("FromPort") == 2049]
+    assert nfs_in and nfs_in[0]["UserIdGroupPairs"][0]["GroupId"] == group_id
+    assert any(p.get("FromPort") == 2049 for p in group["IpPermissionsEgress"])
+    profile = sm.describe_user_profile(DomainId=out["DomainId"], UserProfileName=out["UserProfileName"])
+    assert profile["Status"] == "InService"
+    server = sm.describe_mlflow_tracking_server(TrackingServerName=out["MlflowTrackingServerName"])
+    assert server["TrackingServerArn"] == out["MlflowTrackingServerArn"]
+    assert server["ArtifactStoreUri"] == f"s3://{out['BucketName']}/mlflow"
+    policy = json.loads(aws_conn.client("s3").get_bucket_policy(Bucket=out["BucketName"])["Policy"])
+    assert [s["Sid"] for s in policy["Statement"]] == ["DenyInsecureTransport"]
+    topic = cfn.describe_stack_resource(StackName="mlops-serving-dev", LogicalResourceId="AlertTopic")
+    attributes = aws_conn.client("sns").get_topic_attributes(
+        TopicArn=topic["StackResourceDetail"]["PhysicalResourceId"]
+    )
+    assert "CloudWatchAlarmsPublish" in attributes["Attributes"]["Policy"]
 
 
 def test_parameter_override_updates_the_stack(dag, platform, aws_conn):

@@ -5,10 +5,11 @@ behaviour, one module per concern, installed once per process by `install()`:
   parameter, outputs and parameters kept after execution;
 - `parameters`: parameters reported as AWS does (`List<>` as "a,b", SSM-typed ones as their path);
 - `rollback`: a resource that cannot be created fails the stack (`ROLLBACK_COMPLETE`), not a 500;
-- `recorded_only`: resource types moto does not model complete, with resolvable `Ref`/`GetAtt`;
+- `recorded_only`: a resource type nothing models fails its resource (only the API Gateway types
+  still being implemented complete, recorded);
 - `get_att`: `!GetAtt A.B.C` split at the first dot only;
-- `s3_buckets`, `log_groups`, `rds_instances`, `ecs_task_definitions`: resource properties and
-  updates moto's CloudFormation ignores.
+- `s3_buckets`, `log_groups`, `rds_instances`, `ecs_task_definitions`, `security_groups`: resource
+  properties and updates moto's CloudFormation ignores.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from localaws.cloudformation.patches import (
     recorded_only,
     rollback,
     s3_buckets,
+    security_groups,
 )
 
 _installed = False
@@ -41,4 +43,5 @@ def install() -> None:
     log_groups.install()
     rds_instances.install()
     ecs_task_definitions.install()
+    security_groups.install()
     _installed = True

@@ -1,6 +1,12 @@
-"""Resource types moto does not model complete as `RecordedResource`s whose `Ref` and `Fn::GetAtt`
-resolve (moto fails a template that reads an attribute of one). Nothing is created for them;
-`recorded_only` lists which they are, so a test can tell what the local stack only pretends."""
+"""No resource type completes without being created: a type the local stack has no model for
+fails its resource (`CREATE_FAILED`, "the local stack does not create ..."), so a new template
+resource can never be silently recorded (moto skips such resources with a log line and the stack
+completes).
+
+The one exception is `STILL_RECORDED`: the API Gateway types another branch (issue15-apigw) is
+implementing complete as `RecordedResource`s, with resolvable `Ref` and `Fn::GetAtt` and nothing
+created. `recorded_only` lists a template's resources in that state, so a test can tell.
+"""
 
 from __future__ import annotations
 
@@ -13,20 +19,62 @@ from moto.core.common_models import CloudFormationModel
 
 _moto_resource_class = parsing.resource_class_from_type
 
+# Temporary: the issue15-apigw branch implements these and empties this set. Nothing else may be added.
+STILL_RECORDED = frozenset(
+    {
+        "AWS::ApiGateway::ApiKey",
+        "AWS::ApiGateway::RequestValidator",
+        "AWS::ApiGateway::Stage",
+        "AWS::ApiGateway::UsagePlan",
+        "AWS::ApiGateway::UsagePlanKey",
+    }
+)
+
+
+class UnsupportedResourceType(Exception):
+    def __init__(self, resource_type: str) -> None:
+        self.message = (
+            f"The local stack does not create {resource_type} resources: add a model for it in localaws "
+            "(with the service's validation) before a template uses it."
+        )
+        super().__init__(self.message)
+
 
 def recorded_only(template: dict[str, Any]) -> dict[str, str]:
-    """Logical ids and types of the template's resources moto only records (creates nothing for)."""
+    """Logical ids and types of the template's resources that would complete without being created."""
     return {
         logical_id: resource["Type"]
         for logical_id, resource in template.get("Resources", {}).items()
-        if _moto_resource_class(resource["Type"]) in (None, RecordedResource)
+        if _resource_class_from_type(resource["Type"]) in (None, RecordedResource)
+        and resource["Type"] not in parsing.NULL_MODELS
     }
 
 
+class NotCreated(CloudFormationModel):
+    """A type the local stack has no model for: creating it fails the resource."""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::LocalAws::NotCreated"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        raise UnsupportedResourceType(kwargs.get("ResourceType") or cloudformation_json.get("Type", "?"))
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+    ):
+        raise UnsupportedResourceType(cloudformation_json.get("Type", "?"))
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        return None
+
+
 class RecordedResource(CloudFormationModel):
-    """A resource of a type moto does not model: nothing is created, but the stack completes and
-    `Ref`/`Fn::GetAtt` resolve to stable, well-formed values (moto would fail the whole template
-    on a `GetAtt` of it). Which resources this applies to is listed by `recorded_only`."""
+    """A resource of a `STILL_RECORDED` type: nothing is created, but the stack completes and
+    `Ref`/`Fn::GetAtt` resolve to stable, well-formed values."""
 
     def __init__(self, resource_type: str, name: str, account_id: str, region_name: str) -> None:
         self.resource_type = resource_type
@@ -75,9 +123,9 @@ class RecordedResource(CloudFormationModel):
 
 def _resource_class_from_type(resource_type: str):
     known = _moto_resource_class(resource_type)
-    if known is None and resource_type not in parsing.NULL_MODELS and resource_type.startswith("AWS::"):
-        return RecordedResource
-    return known
+    if known is not None or resource_type in parsing.NULL_MODELS:
+        return known
+    return RecordedResource if resource_type in STILL_RECORDED else NotCreated
 
 
 def install() -> None:

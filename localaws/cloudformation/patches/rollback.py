@@ -1,6 +1,7 @@
 """Fail like CloudFormation when a resource cannot be created or updated: the resource's
 `CREATE_FAILED` (`UPDATE_FAILED`) event with moto's reason, then `ROLLBACK_COMPLETE`
-(`UPDATE_ROLLBACK_COMPLETE`), instead of moto's HTTP 500."""
+(`UPDATE_ROLLBACK_COMPLETE`), instead of moto's HTTP 500. A stack whose creation rolled back has
+no outputs (moto evaluated them anyway, and an output of a resource never made was a 500)."""
 
 from __future__ import annotations
 
@@ -66,7 +67,17 @@ def _attributing(original):
     return wrapped
 
 
+def _outputs(original):
+    def outputs(self):
+        if self.status in ("ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE"):
+            return None
+        return original.fget(self)
+
+    return property(outputs)
+
+
 def install() -> None:
+    cfn_models.Stack.outputs = _outputs(cfn_models.Stack.outputs)
     cfn_models.Stack.create_resources = _create_resources(cfn_models.Stack.create_resources)
     parsing.parse_and_create_resource = _attributing(parsing.parse_and_create_resource)
     parsing.parse_and_update_resource = _attributing(parsing.parse_and_update_resource)
