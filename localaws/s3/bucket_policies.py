@@ -7,12 +7,10 @@ the policy through the same call, so what the stacks attach is exactly what moto
 
 S3's messages ("Policy has invalid resource", ...) are followed by what was wrong and where.
 
-Once stored, moto's S3 applies a bucket's policy to object requests ("basic enforcement":
-statements for principal `*` only) but ignores conditions, so the templates' `DenyInsecureTransport`
-(Deny `s3:*` when `aws:SecureTransport` is false) denied every request. `_get_permission` keeps
-moto's scope and applies conditions as IAM does: a condition on a key the request context lacks is
-false, and the context says the transport is secure (the local stack stands for S3's HTTPS
-endpoint, which boto3 uses on AWS).
+Once stored, moto's S3 would apply a bucket's policy to object requests itself, seeing only
+`Principal: "*"` statements and ignoring conditions (the templates' `DenyInsecureTransport` then
+denied every request). The stack's IAM engine evaluates bucket policies for every request, with the
+caller and the request's transport, so moto's partial check is turned off (`_get_permission`).
 """
 
 from __future__ import annotations
@@ -22,7 +20,7 @@ import json
 from typing import Any
 
 from moto.core.common_models import CloudFormationModel
-from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+from moto.iam.access_control import PermissionResult
 from moto.s3 import models as s3_models
 from moto.s3.exceptions import S3ClientError
 from moto.s3.utils import bucket_policy_is_public
@@ -91,58 +89,11 @@ def _put_bucket_policy(original):
     return put_bucket_policy
 
 
-# What moto's object-level check knows of a request: it comes over (the stand-in for) HTTPS.
-REQUEST_CONTEXT = {"aws:SecureTransport": "true"}
-
-
-def _condition_holds(condition: dict[str, Any], context: dict[str, str]) -> bool:
-    """IAM's condition operators the templates use; a key missing from `context` makes it false."""
-    for operator, tests in condition.items():
-        base = operator.removesuffix("IfExists")
-        for key, expected in tests.items():
-            expected = [
-                str(v).lower() if base == "Bool" else str(v)
-                for v in (expected if isinstance(expected, list) else [expected])
-            ]
-            if key not in context:
-                if operator.endswith("IfExists") or (base == "Null" and "true" in [e.lower() for e in expected]):
-                    continue
-                return False
-            actual = context[key]
-            if base in ("Bool", "StringEquals", "ArnEquals"):
-                ok = actual.lower() in expected if base == "Bool" else actual in expected
-            elif base in ("StringLike", "ArnLike"):
-                ok = any(fnmatch.fnmatchcase(actual, e) for e in expected)
-            elif base == "StringNotEquals":
-                ok = actual not in expected
-            elif base == "StringNotLike":
-                ok = not any(fnmatch.fnmatchcase(actual, e) for e in expected)
-            elif base == "Null":
-                ok = "false" in [e.lower() for e in expected]
-            else:
-                return False
-            if not ok:
-                return False
-    return True
-
-
 def _get_permission(self, action: str, resource: str) -> PermissionResult:
-    if self.policy is None:
-        return PermissionResult.NEUTRAL
-    statements = json.loads(self.policy).get("Statement", [])
-    permitted = False
-    for statement in statements if isinstance(statements, list) else [statements]:
-        principal = statement.get("Principal")
-        if principal != "*" and not (isinstance(principal, dict) and principal.get("AWS") == "*"):
-            continue  # moto's scope: the requester's identity is not known here
-        if not _condition_holds(statement.get("Condition", {}), REQUEST_CONTEXT):
-            continue
-        unconditional = {k: v for k, v in statement.items() if k != "Condition"}
-        result = IAMPolicyStatement(unconditional).is_action_permitted(action, resource)
-        if result == PermissionResult.DENIED:
-            return result
-        permitted = permitted or result == PermissionResult.PERMITTED
-    return PermissionResult.PERMITTED if permitted else PermissionResult.NEUTRAL
+    """moto's own object-level check sees only `Principal: "*"` statements and no conditions; the
+    stack's IAM engine (`localaws.iam`) evaluates every request against the bucket policy with the
+    caller's identity and request context, so moto's check stays out of the way."""
+    return PermissionResult.NEUTRAL
 
 
 class BucketPolicy(CloudFormationModel):

@@ -459,16 +459,23 @@ def test_sns_api_refuses_what_the_resources_refuse(stack):
 
 
 def test_bucket_policy_conditions_apply_as_in_iam(stack):
-    """moto's object check ignored conditions: DenyInsecureTransport denied every request."""
+    """moto's object check ignored conditions: DenyInsecureTransport denied every request. Now the
+    IAM engine evaluates the policy with the request's context, and a plain deny still applies."""
+    from tests.localaws.test_iam_enforcement import client_for, session
+
     name, status, _ = deploy(stack, bucket_template(bucket_policy()))
     assert status == "CREATE_COMPLETE"
     s3 = stack.client("s3")
     bucket = outputs(stack, name)["Bucket"]
     s3.put_object(Bucket=bucket, Key="data/a.csv", Body=b"x")
-    assert s3.get_object(Bucket=bucket, Key="data/a.csv")["Body"].read() == b"x"
+    _, credentials = session(
+        stack, [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/data/*"}]
+    )
+    reader = client_for(stack, "s3", credentials)
+    assert reader.get_object(Bucket=bucket, Key="data/a.csv")["Body"].read() == b"x"
     deny_reads = bucket_policy(Sid="NoReads", Action="s3:GetObject", Resource=f"arn:aws:s3:::{bucket}/data/*")
     deny_reads["Statement"][0].pop("Condition")
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(deny_reads))
     with pytest.raises(ClientError) as err:
-        s3.get_object(Bucket=bucket, Key="data/a.csv")
+        reader.get_object(Bucket=bucket, Key="data/a.csv")
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
