@@ -6,6 +6,7 @@ behaviour, one module per concern, installed once per process by `install()`:
 - `parameters`: parameters reported as AWS does (`List<>` as "a,b", SSM-typed ones as their path);
 - `rollback`: a resource that cannot be created fails the stack (`ROLLBACK_COMPLETE`), not a 500;
 - `recorded_only`: resource types moto does not model complete, with resolvable `Ref`/`GetAtt`;
+- `apigateway`: every `AWS::ApiGateway::*` type the templates use created, schema-checked;
 - `get_att`: `!GetAtt A.B.C` split at the first dot only;
 - `s3_buckets`, `log_groups`, `rds_instances`, `ecs_task_definitions`: resource properties and
   updates moto's CloudFormation ignores.
@@ -14,6 +15,7 @@ behaviour, one module per concern, installed once per process by `install()`:
 from __future__ import annotations
 
 from localaws.cloudformation.patches import (
+    apigateway,
     change_sets,
     ecs_task_definitions,
     get_att,
@@ -41,4 +43,5 @@ def install() -> None:
     log_groups.install()
     rds_instances.install()
     ecs_task_definitions.install()
+    apigateway.install()
     _installed = True
