@@ -9,6 +9,9 @@ corrections to moto's own models, once per process.
 
 from __future__ import annotations
 
+from localaws.apigateway.models import DataPlane
+from localaws.awslambda import responses as lambda_responses
+from localaws.awslambda.models import LambdaBackend
 from localaws.cloudformation import patches as cloudformation_patches
 from localaws.cloudwatch import patches as cloudwatch_patches
 from localaws.cloudwatch import responses as cloudwatch_responses
@@ -32,6 +35,7 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     **personalize_responses.operations,
     **training_responses.operations,
     **endpoint_responses.operations,
+    **lambda_responses.operations,
 }
 
 # Per-service state, one instance per (account, region), created on first use by the stack.
@@ -41,6 +45,8 @@ BACKENDS: dict[str, type] = {
     "sagemaker-training": TrainingBackend,
     "sagemaker-endpoints": EndpointBackend,
     "personalize": PersonalizeBackend,
+    "lambda": LambdaBackend,
+    "apigateway-data": DataPlane,
 }
 
 
