@@ -435,7 +435,21 @@ def _method_from_cloudformation_json(cls, resource_name, cloudformation_json, ac
             content_handling=integration.get("ContentHandling"),
             connection_type=integration.get("ConnectionType"),
         )
+        declared = {
+            str(r["StatusCode"]): set(r.get("ResponseParameters") or {}) for r in props.get("MethodResponses", [])
+        }
         for response in integration.get("IntegrationResponses", []):
+            # PutIntegrationResponse: a header mapped must be declared by the method response
+            undeclared = [
+                name
+                for name in (response.get("ResponseParameters") or {})
+                if name not in declared.get(str(response["StatusCode"]), set())
+            ]
+            if undeclared:
+                raise _bad_request(
+                    "Invalid mapping expression specified: Validation Result: warnings : [], errors : "
+                    f"[Invalid mapping expression specified: {', '.join(undeclared)}]"
+                )
             backend.put_integration_response(
                 api.id,
                 props["ResourceId"],
