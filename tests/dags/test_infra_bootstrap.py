@@ -48,14 +48,7 @@ def test_resources_moto_only_records_are_known(stack, template):
             "MlflowTrackingServer": "AWS::SageMaker::MlflowTrackingServer",
         },
         "mlflow-selfhosted.yaml": {"ArtifactBucketPolicy": "AWS::S3::BucketPolicy"},
-        "personalize.yaml": {
-            "DataBucketPolicy": "AWS::S3::BucketPolicy",
-            "RequestValidator": "AWS::ApiGateway::RequestValidator",
-            "Stage": "AWS::ApiGateway::Stage",
-            "ApiKey": "AWS::ApiGateway::ApiKey",
-            "UsagePlan": "AWS::ApiGateway::UsagePlan",
-            "UsagePlanKey": "AWS::ApiGateway::UsagePlanKey",
-        },
+        "personalize.yaml": {"DataBucketPolicy": "AWS::S3::BucketPolicy"},
         "preprocessing.yaml": {
             "InputBucketPolicy": "AWS::S3::BucketPolicy",
             "OutputBucketPolicy": "AWS::S3::BucketPolicy",
