@@ -24,6 +24,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from localaws.apigateway import local_invoke_url
+from localaws.apigateway.addressing import StageRequest, stage_request
 from mlops.lambda_package import upload_package
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +42,9 @@ def handler(event, context):
         time.sleep(float(q["sleep"]))
     if q.get("fail"):
         raise RuntimeError("the function failed on purpose")
+    if q.get("hog"):
+        hog = b"x" * (200 * 1024 * 1024)  # written, so resident: past a 128 MB function's memory
+        del hog
     print("echo", context.aws_request_id, context.function_name)
     env = {k: os.environ.get(k) for k in ("AWS_LAMBDA_FUNCTION_NAME", "GREETING", "AWS_ACCESS_KEY_ID", "_HANDLER")}
     body = {"event": event, "env": env, "remaining_ms": context.get_remaining_time_in_millis()}
@@ -172,6 +176,21 @@ def _log_lines(stack, group: str) -> list[str]:
         events = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True)
         lines += [e["message"] for e in events["events"]]
     return lines
+
+
+def test_the_local_addressing_of_a_stage():
+    api_url = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/v1/recommendations"
+    assert (
+        local_invoke_url("http://127.0.0.1:4566", api_url)
+        == "http://127.0.0.1:4566/restapis/a1b2c3d4e5/v1/_user_request_/recommendations"
+    )
+    assert stage_request("127.0.0.1:4566", "/restapis/a1b2c3d4e5/v1/_user_request_/recommendations/7") == StageRequest(
+        "a1b2c3d4e5", "v1", "/recommendations/7"
+    )
+    assert stage_request("a1b2c3d4e5.execute-api.localhost:4566", "/v1/x") == StageRequest("a1b2c3d4e5", "v1", "/x")
+    assert stage_request("127.0.0.1:4566", "/restapis/a1b2c3d4e5/stages/v1") is None  # the control plane
+    with pytest.raises(ValueError, match="not an API Gateway invoke URL"):
+        local_invoke_url("http://127.0.0.1:4566", "https://example.com/v1")
 
 
 # --- the template's API --------------------------------------------------------------------------
@@ -442,6 +461,17 @@ def test_lambda_invoke_runs_the_same_code(stack, echo):
     assert failed["FunctionError"] == "Unhandled"
     error = json.loads(failed["Payload"].read())
     assert (error["errorType"], error["errorMessage"]) == ("RuntimeError", "the function failed on purpose")
+
+
+def test_memory_size_is_honoured(stack, echo):
+    client = stack.client("lambda")
+    answer = client.invoke(FunctionName=echo, Payload=json.dumps({"queryStringParameters": {"hog": "1"}}))
+    error = json.loads(answer["Payload"].read())
+    assert answer["FunctionError"] == "Unhandled" and error["errorType"] == "Runtime.ExitError"
+    assert "signal: killed" in error["errorMessage"]
+    assert client.invoke(FunctionName=echo, Payload=b"{}")["StatusCode"] == 200  # a fresh environment
+    reports = [line for line in _log_lines(stack, "/aws/lambda/apitest-echo") if line.startswith("REPORT")]
+    assert any("Memory Size: 128 MB" in line and int(line.rsplit(" ", 2)[-2]) > 128 for line in reports)
 
 
 def test_a_runtime_that_cannot_run_the_code_is_refused(stack):
