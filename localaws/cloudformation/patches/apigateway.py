@@ -10,7 +10,8 @@ plan names must exist, a key is added to a plan once, ...) with API Gateway's er
 created through moto's backend, so GetStage, GetApiKey, GetUsagePlanKeys... answer what the
 template declared and the local data plane (`localaws.apigateway`) enforces it.
 
-Updates replace the resource when a property changed (an unchanged one is kept), the delete removes
+RestApi, Resource, Deployment and `AWS::Lambda::Permission` stay moto's, checked against their
+schemas first. Updates replace the resource when a property changed (an unchanged one is kept), the delete removes
 it: enough for the DAG's change sets, and what CloudFormation does for the create-only properties.
 """
 
@@ -463,7 +464,28 @@ def _method_from_cloudformation_json(cls, resource_name, cloudformation_json, ac
     return method
 
 
+def _schema_checked(model, resource_type: str):
+    """moto's own create for `model`, after the resource schema's check (moto reads only the
+    properties it knows and ignores the rest, misspelt or missing ones included)."""
+    create = model.create_from_cloudformation_json.__func__
+
+    def checked(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        validated(resource_type, cloudformation_json.get("Properties", {}), region_name)
+        return create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    return classmethod(checked)
+
+
 def install() -> None:
+    from moto.awslambda.models import Permission
+
+    for model, resource_type in (
+        (apigw.RestAPI, "AWS::ApiGateway::RestApi"),
+        (apigw.Resource, "AWS::ApiGateway::Resource"),
+        (apigw.Deployment, "AWS::ApiGateway::Deployment"),
+        (Permission, "AWS::Lambda::Permission"),
+    ):
+        model.create_from_cloudformation_json = _schema_checked(model, resource_type)
     apigw.Method.create_from_cloudformation_json = classmethod(_method_from_cloudformation_json)
     apigw.Deployment.physical_resource_id = property(lambda self: self.id)
     resource_types.refresh()
