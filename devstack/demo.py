@@ -143,25 +143,26 @@ def drop_by_hand(stack: LocalAwsStack):
 
 
 def personalize_campaign(stack: LocalAwsStack, conf: dict) -> str:
-    """The campaign's metrics, and the recommendation API's answer for a real customer."""
-    import types
-
-    from include.recommendation_api import handler as api
+    """The campaign's metrics, and the recommendation API's answer for a real customer - over HTTP at
+    the stage URL with the API key, through API Gateway to the function in its own process."""
+    from devstack.api_client import api_endpoint, get_recommendations
+    from include.recommendation_api.handler import CAMPAIGN_PARAMETER
 
     ssm, personalize = stack.client("ssm"), stack.client("personalize")
     campaign = personalize.describe_campaign(
-        campaignArn=ssm.get_parameter(Name=api.CAMPAIGN_PARAMETER)["Parameter"]["Value"]
+        campaignArn=ssm.get_parameter(Name=CAMPAIGN_PARAMETER)["Parameter"]["Value"]
     )["campaign"]
     metrics = personalize.get_solution_metrics(solutionVersionArn=campaign["solutionVersionArn"])["metrics"]
-    api._clients.update({"ssm": ssm, "personalize-runtime": stack.client("personalize-runtime")})
-    event = {"pathParameters": {"userId": "12748"}, "queryStringParameters": {"numResults": "5"}}
-    answer = api.handler(event, types.SimpleNamespace(aws_request_id="demo"))
-    items = [i["itemId"] for i in json.loads(answer["body"]).get("items", [])]
+    url, key = api_endpoint(stack.client, stack.url)
+    status, body, _ = get_recommendations(url, key, "12748", 5)
+    refused, _, _ = get_recommendations(url, None, "12748", 5)
+    items = [i["itemId"] for i in body.get("items", [])]
     return (
         f"campaign {campaign['name']} {campaign['status']} (NDCG@10 "
         f"{metrics['normalized_discounted_cumulative_gain_at_10']:.4f}, precision@10 {metrics['precision_at_10']:.4f}, "
         f"coverage {metrics['coverage']:.4f}); "
-        f"GET /recommendations/12748?numResults=5 -> {answer['statusCode']} {items}"
+        f"GET {url.split('/_user_request_')[-1]}/12748?numResults=5 with the API key -> {status} {items or body}; "
+        f"without -> {refused}"
     )
 
 

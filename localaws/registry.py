@@ -9,6 +9,9 @@ corrections to moto's own models, once per process.
 
 from __future__ import annotations
 
+from localaws.apigateway.models import DataPlane
+from localaws.awslambda import responses as lambda_responses
+from localaws.awslambda.models import LambdaBackend
 from localaws.cloudformation import patches as cloudformation_patches
 from localaws.cloudwatch import patches as cloudwatch_patches
 from localaws.cloudwatch import responses as cloudwatch_responses
@@ -38,6 +41,7 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     **endpoint_responses.operations,
     **studio_responses.operations,
     **mlflow_responses.operations,
+    **lambda_responses.operations,
 }
 
 # Per-service state, one instance per (account, region), created on first use by the stack.
@@ -47,6 +51,8 @@ BACKENDS: dict[str, type] = {
     "sagemaker-training": TrainingBackend,
     "sagemaker-endpoints": EndpointBackend,
     "personalize": PersonalizeBackend,
+    "lambda": LambdaBackend,
+    "apigateway-data": DataPlane,
 }
 
 

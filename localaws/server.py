@@ -1,7 +1,9 @@
 """The local AWS stack: moto in server mode behind a dispatcher for our own handlers and faults.
 
-Requests for operations in the registry (ECS tasks, SageMaker training jobs and endpoints, the
-Feature Store runtime, Personalize) and requests with an armed fault are answered here; everything
+Unsigned requests to a deployed API Gateway stage (`localaws.apigateway.addressing`) are served by
+the REST API data plane. Requests for operations in the registry (ECS tasks, SageMaker training
+jobs and endpoints, the Feature Store runtime, Personalize, Lambda's Invoke) and requests with an
+armed fault are answered here; everything
 else goes to moto untouched, with moto's own models corrected where they differ from AWS. The same
 object runs in a thread for tests (`with LocalAwsStack() as stack:`) or as the `python -m localaws`
 process for the demo and the Airflow topology.
@@ -23,6 +25,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 from werkzeug.wsgi import get_input_stream
 
+from localaws.apigateway import responses as execute_api
 from localaws.cloudwatch.evaluator import AlarmEvaluator
 from localaws.faults import ApiFault, FaultInjector, JobFault, ModelFault
 from localaws.iam.enforcement import Enforcer
@@ -135,6 +138,11 @@ class LocalAwsStack:
         path = environ.get("PATH_INFO", "")
         if path.startswith(CONTROL_PREFIX):
             return self._control(environ, start_response, path[len(CONTROL_PREFIX) :])
+        target = execute_api.target_of(environ)
+        if target is not None:  # a client calling a deployed REST API stage (localaws/apigateway)
+            status, pairs, body = execute_api.answer(self, environ, target)
+            start_response(f"{status} {HTTPStatus(status).phrase}", [*pairs, ("Content-Length", str(len(body)))])
+            return [body]
         signature = Signature.from_environ(environ)
         if signature is None:
             return self._moto(environ, start_response)

@@ -25,6 +25,9 @@ USER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,256}$")
 MAX_RESULTS = 500
 DEFAULT_RESULTS = int(os.environ.get("DEFAULT_NUM_RESULTS", "25"))
 CAMPAIGN_PARAMETER = os.environ.get("CAMPAIGN_ARN_PARAMETER", "/mlops/personalize/campaign-arn")
+# The browser origin allowed to read answers (CORS): with the proxy integration the function's own
+# headers are the response's, so it must send it; the API's OPTIONS method answers the preflight.
+ALLOWED_ORIGIN = os.environ.get("ALLOWED_ORIGIN", "")
 CACHE_SECONDS = 300
 
 _clients: dict[str, object] = {}
@@ -38,11 +41,10 @@ def _client(service: str):
 
 
 def _response(status: int, body: dict) -> dict:
-    return {
-        "statusCode": status,
-        "headers": {"Content-Type": "application/json", "Cache-Control": "no-store"},
-        "body": json.dumps(body),
-    }
+    headers = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+    if ALLOWED_ORIGIN:
+        headers["Access-Control-Allow-Origin"] = ALLOWED_ORIGIN
+    return {"statusCode": status, "headers": headers, "body": json.dumps(body)}
 
 
 def _campaign_arn() -> str:

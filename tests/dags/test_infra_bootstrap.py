@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from localaws.cloudformation.patches.recorded_only import STILL_RECORDED, recorded_only
+from localaws.cloudformation.patches.unmodelled import unmodelled
 from tests.conftest import ssm_tree
 from tests.dags.conftest import PROJECT_ROOT, states
 
@@ -37,21 +37,9 @@ def test_every_template_of_the_dag_exists():
 
 
 @pytest.mark.parametrize("template", sorted((PROJECT_ROOT / "infra").glob("*.yaml")), ids=lambda p: p.name)
-def test_resources_moto_only_records_are_known(stack, template):
-    """No template resource completes without being created, except the API Gateway types the
-    issue15-apigw branch is implementing (`STILL_RECORDED`); any other type nothing models fails."""
-    only_recorded = recorded_only(cfn_yaml(template))
-    expected = {
-        "personalize.yaml": {
-            "RequestValidator": "AWS::ApiGateway::RequestValidator",
-            "Stage": "AWS::ApiGateway::Stage",
-            "ApiKey": "AWS::ApiGateway::ApiKey",
-            "UsagePlan": "AWS::ApiGateway::UsagePlan",
-            "UsagePlanKey": "AWS::ApiGateway::UsagePlanKey",
-        },
-    }
-    assert only_recorded == expected.get(template.name, {})
-    assert set(only_recorded.values()) <= STILL_RECORDED
+def test_every_template_resource_is_of_a_type_the_local_stack_creates(stack, template):
+    """Nothing completes without being created: a type nothing models would fail its resource."""
+    assert unmodelled(cfn_yaml(template)) == {}
 
 
 def test_second_run_changes_nothing_and_duplicates_nothing(dag, platform, aws_conn, capfd):

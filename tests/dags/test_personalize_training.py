@@ -90,34 +90,29 @@ def test_update_mode_is_refused_for_a_recipe_without_it(dag, processed, aws_conn
     assert "training_mode UPDATE is only possible with" in capfd.readouterr().out
 
 
-def test_the_api_serves_the_campaign_and_events_feed_an_update(
-    dag, processed, stack, aws_conn, mlflow_conn, monkeypatch
-):
-    """After the runs above: the recommendation API answers from the campaign the DAG published, and
-    events put with the published tracking id are trained on by an UPDATE run."""
-    import json
-    import types
+def test_the_api_serves_the_campaign_and_events_feed_an_update(dag, processed, stack, aws_conn, mlflow_conn):
+    """After the runs above: the recommendation API answers from the campaign the DAG published - called
+    over HTTP at the stage URL with the API key, as clients call it - and events put with the
+    published tracking id are trained on by an UPDATE run."""
     from datetime import UTC, datetime
 
-    from include.recommendation_api import handler as api
+    from devstack.api_client import api_endpoint, get_recommendations
+    from include.recommendation_api.handler import CAMPAIGN_PARAMETER
 
     ssm = stack.client("ssm")
-    if not ssm.get_parameters(Names=[api.CAMPAIGN_PARAMETER])["Parameters"]:
+    if not ssm.get_parameters(Names=[CAMPAIGN_PARAMETER])["Parameters"]:
         pytest.skip("needs the campaign of the test above")
-    monkeypatch.setitem(api._clients, "ssm", ssm)
-    monkeypatch.setitem(api._clients, "personalize-runtime", stack.client("personalize-runtime"))
-    monkeypatch.setitem(api._campaign, "arn", None)
-    context = types.SimpleNamespace(aws_request_id="req-1")
+    url, key = api_endpoint(stack.client, stack.url)
 
     def get(user: str, n: str | None = None) -> tuple[int, dict]:
-        event = {"pathParameters": {"userId": user}, "queryStringParameters": {"numResults": n} if n else None}
-        answer = api.handler(event, context)
-        return answer["statusCode"], json.loads(answer["body"])
+        status, body, _ = get_recommendations(url, key, user, n)
+        return status, body
 
     status, body = get("17850", "5")
-    assert status == 200 and len(body["items"]) == 5 and body["recommendationId"]
+    assert status == 200 and len(body["items"]) == 5 and body["recommendationId"], body
     assert get("never-seen-customer", "3")[0] == 200  # new users get the popular items
     assert get("17850", "0") == (400, {"message": "numResults must be an integer from 1 to 500"})
+    assert get_recommendations(url, None, "17850", "5")[:2] == (403, {"message": "Forbidden"})
 
     tracking = ssm.get_parameter(Name="/mlops/personalize/tracking-id")["Parameter"]["Value"]
     stack.client("personalize-events").put_events(

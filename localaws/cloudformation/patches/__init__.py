@@ -5,8 +5,8 @@ behaviour, one module per concern, installed once per process by `install()`:
   parameter, outputs and parameters kept after execution;
 - `parameters`: parameters reported as AWS does (`List<>` as "a,b", SSM-typed ones as their path);
 - `rollback`: a resource that cannot be created fails the stack (`ROLLBACK_COMPLETE`), not a 500;
-- `recorded_only`: a resource type nothing models fails its resource (only the API Gateway types
-  still being implemented complete, recorded);
+- `unmodelled`: a resource type nothing models fails its resource (nothing is only recorded);
+- `apigateway`: every `AWS::ApiGateway::*` type the templates use created, schema-checked;
 - `get_att`: `!GetAtt A.B.C` split at the first dot only;
 - `s3_buckets`, `log_groups`, `rds_instances`, `ecs_task_definitions`, `security_groups`: resource
   properties and updates moto's CloudFormation ignores.
@@ -15,16 +15,17 @@ behaviour, one module per concern, installed once per process by `install()`:
 from __future__ import annotations
 
 from localaws.cloudformation.patches import (
+    apigateway,
     change_sets,
     ecs_task_definitions,
     get_att,
     log_groups,
     parameters,
     rds_instances,
-    recorded_only,
     rollback,
     s3_buckets,
     security_groups,
+    unmodelled,
 )
 
 _installed = False
@@ -37,11 +38,12 @@ def install() -> None:
     get_att.install()
     change_sets.install()
     rollback.install()
-    recorded_only.install()
+    unmodelled.install()
     parameters.install()
     s3_buckets.install()
     log_groups.install()
     rds_instances.install()
     ecs_task_definitions.install()
     security_groups.install()
+    apigateway.install()
     _installed = True

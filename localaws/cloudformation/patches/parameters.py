@@ -1,6 +1,8 @@
 """Stack parameters as CloudFormation reports them: a `List<>` as "a,b" (moto keeps str(list)) and an
 SSM-typed parameter as its path, not what it resolved to - which is also what `UsePreviousValue`
-reuses and what change sets compare."""
+reuses and what change sets compare. An SSM-typed parameter's default is resolved only when no value
+is given (moto resolved every default first, so a stack passing its own path failed when the
+default's parameter did not exist), and a path that does not exist fails as CloudFormation says."""
 
 from __future__ import annotations
 
@@ -9,6 +11,9 @@ import contextlib
 from typing import Any
 
 from moto.cloudformation import models as cfn_models
+from moto.cloudformation import parsing
+from moto.cloudformation.exceptions import ValidationError
+from moto.ssm.models import ssm_backends
 
 
 def flat(value: Any) -> str:
@@ -32,5 +37,33 @@ def stack_parameters(stack) -> dict[str, str]:
     return values
 
 
+def _load_parameters(original):
+    def load_parameters(self) -> None:
+        slots = self._template.get("Parameters", {}) or {}
+        hidden = {}
+        for key in self.input_parameters or {}:
+            spec = slots.get(key)
+            if spec and "Default" in spec and str(spec.get("Type", "")).startswith("AWS::SSM::Parameter::"):
+                hidden[key] = spec.pop("Default")
+        try:
+            original(self)
+        finally:
+            for key, default in hidden.items():
+                slots[key]["Default"] = default
+
+    return load_parameters
+
+
+def _parse_ssm_parameter(original):
+    def parse_ssm_parameter(self, value: str, value_type: str):
+        if ssm_backends[self._account_id][self._region_name].get_parameter(value) is None:
+            raise ValidationError(message=f"Parameters: [ssm:{value}] cannot be found.")
+        return original(self, value, value_type)
+
+    return parse_ssm_parameter
+
+
 def install() -> None:
     cfn_models.Stack.stack_parameters = property(stack_parameters)
+    parsing.ResourceMap.load_parameters = _load_parameters(parsing.ResourceMap.load_parameters)
+    parsing.ResourceMap.parse_ssm_parameter = _parse_ssm_parameter(parsing.ResourceMap.parse_ssm_parameter)
