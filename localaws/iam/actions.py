@@ -141,7 +141,10 @@ def operation(
 
         def mapper(call: ApiCall, act: str = act) -> list[Check]:
             extra = context(call.params, call) if context else {}
-            checks = [Check(act, arn, extra) for arn in resource_arns(act, call, variables)]
+            arns = resource_arns(act, call, variables)
+            if prefix == "logs":
+                arns = [logs_group_arn(arn) for arn in arns]
+            checks = [Check(act, arn, extra) for arn in arns]
             return checks + (also(call) if also else [])
 
         OPERATIONS[(service, name)] = mapper
@@ -154,6 +157,15 @@ def checks_for(call: ApiCall) -> list[Check]:
     if mapper is None:
         raise Unmapped(f"localaws has no IAM mapping for {call.service}:{call.operation}")
     return mapper(call)
+
+
+def logs_group_arn(arn: str) -> str:
+    """CloudWatch Logs authorizes log-group actions on the group's ARN with a trailing `:*` (its
+    access-control overview: "use the second version, with the trailing :*, ... in IAM policies for
+    all other API actions"), the form `Fn::GetAtt LogGroup.Arn` and DescribeLogGroups return."""
+    if ":log-group:" in arn and ":log-stream:" not in arn and not arn.endswith(":*"):
+        return arn + ":*"
+    return arn
 
 
 # --- helpers for ARN variables ---------------------------------------------------------------------

@@ -68,7 +68,20 @@ def _lambda_role(stack, name: str) -> str:
             {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
         ],
     }
-    return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    # What AWSLambdaBasicExecutionRole grants: without it a function's logs go nowhere, as on AWS.
+    logs = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": "*",
+            }
+        ],
+    }
+    iam.put_role_policy(RoleName=name, PolicyName="basic-execution", PolicyDocument=json.dumps(logs))
+    return arn
 
 
 def _function(stack, name: str, code: str = ECHO, timeout: int = 10, runtime: str = "python3.11", **extra) -> str:
