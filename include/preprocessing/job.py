@@ -27,8 +27,8 @@ import pyarrow.compute as pc
 
 from include.preprocessing import config as job_config
 from include.preprocessing import custom as custom_code
+from include.preprocessing import limits, outputs, pipeline, reader, schema, transform
 from include.preprocessing import model as prep_model
-from include.preprocessing import outputs, pipeline, reader, schema, transform
 from include.preprocessing.features import FeatureAccumulator
 
 
@@ -87,13 +87,17 @@ def process_file(
     month: str | None = None,
     custom: custom_code.CustomCode | None = None,
     block_size: int = reader.BLOCK_SIZE,
+    max_bad_share: float = limits.DEFAULT_MAX_BAD_SHARE,
 ) -> tuple[list[str], dict]:
-    """Turn one raw file into the output files in `out_dir`; returns (file names, quality report)."""
+    """Turn one raw file into the output files in `out_dir`; returns (file names, quality report).
+    Refuses the file (`MalformedInput`) when a column's bad values pass `max_bad_share` of its lines."""
     started = time.monotonic()
     bounds = month_bounds(month) if month else (None, None)
     rules = transform.Rules(model.product_code_pattern, model.quantity_cap, model.price_cap, *bounds)
     counts = Counts()
     acc = FeatureAccumulator()
+    bad: dict[str, transform.BadValues] = {}
+    duplicates = transform.Duplicates()
     local = outputs.LocalOutputs(out_dir)
     writer = pipeline.BackgroundWriter()
     try:
@@ -104,12 +108,14 @@ def process_file(
                     local.write_quarantine, reader.invalid_rows_table(block.invalid_lines, block.invalid_texts)
                 )
                 counts.add_quarantine({schema.WRONG_FIELD_COUNT: len(block.invalid_lines)})
+                fields = transform.BadValues(len(block.invalid_lines), block.invalid_lines[: limits.EXAMPLES])
+                bad.setdefault(FIELD_COUNT, transform.BadValues()).add(fields)
             if block.rows.num_rows == 0:
                 continue
-            try:
-                result = transform.apply(block.rows, block.lines, rules)
-            except schema.MalformedInput as err:
-                raise schema.MalformedInput(f"{source}: {err}") from err
+            result = transform.apply(block.rows, block.lines, rules)
+            for column, found in result.bad_values.items():
+                bad.setdefault(column, transform.BadValues()).add(found)
+            duplicates.add(block.rows, result.duplicates)
             clean, descriptions = result.clean, result.descriptions
             counts.add_quarantine(result.reason_counts)
             writer.submit(local.write_quarantine, result.quarantine)
@@ -126,6 +132,7 @@ def process_file(
             writer.submit(local.write_clean, clean)
             acc.add(clean, descriptions)
         writer.finish()
+        refuse_bad_columns(source, bad, counts.rows_in, max_bad_share)
         reference = bounds[1] if month else (acc.last_ts or 0)
         users = model.encode_users(acc.user_features(reference))
         items = model.encode_items(acc.item_features())
@@ -139,6 +146,10 @@ def process_file(
             "rows_quarantined": counts.rows_quarantined,
             "quarantined_by_reason": dict(sorted(counts.quarantined.items())),
             "quarantine_share": round(counts.rows_quarantined / counts.rows_in, 6) if counts.rows_in else 0.0,
+            # per raw column: values that break its pattern (a row can count in several columns)
+            "bad_values": {column: found.count for column, found in sorted(bad.items())},
+            "max_bad_share": max_bad_share,
+            "duplicate_lines": duplicates.count,  # counted and kept: see transform.Duplicates
             "users": users.num_rows,
             "items": items.num_rows,
             "first_event": _iso(acc.first_ts),
@@ -155,6 +166,27 @@ def process_file(
         local.abort()
         raise
     return names, report
+
+
+FIELD_COUNT = "(field count)"  # the `bad` entry of lines without the header's 8 fields
+_WHAT = {
+    FIELD_COUNT: f"lines without the header's {len(schema.RAW_COLUMNS)} fields",
+    "InvoiceDate": f"column InvoiceDate: values that are not dates {schema.DATE_FORMAT!r}",
+    "Quantity": "column Quantity: values that are not whole numbers of at most 18 digits",
+    "UnitPrice": "column UnitPrice: values that are not finite decimal numbers",
+    "CustomerID": "column CustomerID: values that are not integer ids",
+}
+
+
+def refuse_bad_columns(source: str, bad: dict[str, transform.BadValues], rows: int, max_share: float) -> None:
+    """A column whose bad values pass the share is a format change: refuse the file, naming the
+    column and its first lines; below the share its rows are quarantined and the month goes on."""
+    for column, found in bad.items():
+        if limits.too_many(found.count, rows, max_share):
+            values = found.values if column != FIELD_COUNT else None
+            raise schema.MalformedInput(
+                f"{source}: {limits.refusal(_WHAT[column], found.count, rows, max_share, found.lines, values)}"
+            )
 
 
 def _iso(ts: int | None) -> str | None:
@@ -200,7 +232,9 @@ def run(s3, ssm, prefix: str, month: str, run_id: str | None = None) -> dict:
         s3.download_file(cfg.input_bucket, key, local_input)
         source = f"s3://{cfg.input_bucket}/{key}"
         print(f"processing {source} ({os.path.getsize(local_input):,} bytes)")
-        names, report = process_file(local_input, source, model, os.path.join(work, "out"), month, custom)
+        names, report = process_file(
+            local_input, source, model, os.path.join(work, "out"), month, custom, max_bad_share=cfg.max_bad_share
+        )
         report["landing_sha256"] = landing.get("sha256")
         report["custom_script"] = cfg.script_key
         report["custom_package"] = cfg.package_key
