@@ -2,7 +2,8 @@
 
 `run`: one month. Configuration from SSM; the month's raw file located through the landing
 manifest in the input bucket; the fitted model from the artifact bucket; outputs published to the
-output bucket through `outputs.publish`. `fit`: the preprocessing model from a window of landed
+output bucket as a candidate (`outputs.publish_candidate`), which the DAG promotes after its
+quality gate (`outputs.promote`). `fit`: the preprocessing model from a window of landed
 months, written to the artifact bucket under its content hash and as the configured model key.
 
 `process_file` is the local core both use (and the benchmark measures): file in, files out,
@@ -238,7 +239,7 @@ def run(s3, ssm, prefix: str, month: str, run_id: str | None = None) -> dict:
         report["landing_sha256"] = landing.get("sha256")
         report["custom_script"] = cfg.script_key
         report["custom_package"] = cfg.package_key
-        published = outputs.publish(
+        published = outputs.publish_candidate(
             s3,
             os.path.join(work, "out"),
             names,
@@ -249,12 +250,14 @@ def run(s3, ssm, prefix: str, month: str, run_id: str | None = None) -> dict:
         )
     print(
         f"rows in {report['rows_in']:,}, out {report['rows_out']:,}, quarantined {report['rows_quarantined']:,} "
-        f"{report['quarantined_by_reason']}; users {report['users']:,}, items {report['items']:,}"
+        f"{report['quarantined_by_reason']}; users {report['users']:,}, items {report['items']:,}; "
+        f"bad values {report['bad_values']}, duplicate lines {report['duplicate_lines']:,}"
     )
-    if published.replaced_runs:
-        print(f"replaced earlier runs {published.replaced_runs}")
-    print(f"published {published.manifest_uri} -> {published.run_prefix}")
-    return {"manifest_uri": published.manifest_uri, "files": published.files, "report": report}
+    print(
+        f"candidate {published.manifest_uri} -> {published.run_prefix}: readers see it once the quality gate "
+        "passes and the DAG promotes it"
+    )
+    return {"candidate_uri": published.manifest_uri, "files": published.files, "report": report}
 
 
 def landed_months(s3, cfg: job_config.JobConfig) -> list[str]:
