@@ -14,6 +14,7 @@ import codecs
 import csv
 import gzip
 import io
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -69,8 +70,11 @@ def _open_binary(path: str):
 
 
 def check_header(path: str, source: str) -> None:
-    with _open_binary(path) as fh:
-        first = fh.readline()
+    try:
+        with _open_binary(path) as fh:
+            first = fh.readline(limits.MAX_LINE_BYTES)
+    except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
+        raise schema.MalformedInput(f"{source}: corrupt or truncated data ({err})") from err
     if not first:
         raise schema.MalformedInput(f"{source}: the file is empty (no header line)")
     try:
@@ -146,7 +150,9 @@ def blocks(path: str, source: str, block_size: int = BLOCK_SIZE) -> Iterator[Blo
                 pa.RecordBatch.from_pylist([], schema=reader.schema), np.empty(0, np.int64), bad_lines, bad_texts
             )
     except pa.ArrowInvalid as err:
-        if "UTF8" in str(err) or "utf8" in str(err).lower():
+        # A row with a wrong field count that is not UTF-8 either cannot reach the handler (Arrow
+        # fails decoding it), so it surfaces as a field-count error: locate the bad text instead.
+        if "utf8" in str(err).lower() or ("Expected" in str(err) and "columns" in str(err)):
             raise locate_bad_utf8(path, source) from err
         if "straddl" in str(err):
             raise schema.MalformedInput(

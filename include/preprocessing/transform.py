@@ -164,7 +164,10 @@ def apply(batch: pa.RecordBatch | pa.Table, lines: np.ndarray, rules: Rules) -> 
 
     invoice = pc.utf8_trim_whitespace(col["InvoiceNo"])
     invoice_digits = pc.utf8_ltrim(invoice, "C")
-    invoice_ok = pc.and_(pc.ascii_is_decimal(invoice_digits), pc.greater_equal(pc.utf8_length(invoice_digits), 6))
+    digits = pc.utf8_length(invoice_digits)  # 6 to 12 digits: the features key invoices in 40 bits
+    invoice_ok = pc.and_(
+        pc.ascii_is_decimal(invoice_digits), pc.and_(pc.greater_equal(digits, 6), pc.less_equal(digits, 12))
+    )
     item, is_product, item_index = _item_codes(col["StockCode"], rules.product_code_pattern)
 
     masks = {
