@@ -270,19 +270,31 @@ def landed_months(s3, cfg: job_config.JobConfig) -> list[str]:
     return sorted(months)
 
 
-def fit_files(files: list[tuple[str, str]], window: list[str]) -> prep_model.PreprocessingModel:
-    """Fit on local files [(path, source name)], read with the same rules as a run, caps off."""
+def fit_files(
+    files: list[tuple[str, str]], window: list[str], max_bad_share: float = limits.DEFAULT_MAX_BAD_SHARE
+) -> prep_model.PreprocessingModel:
+    """Fit on local files [(path, source name)], read with the same rules (and refusals) as a run,
+    caps off."""
     permissive = transform.Rules(prep_model.DEFAULT_PRODUCT_CODE_PATTERN, float("inf"), float("inf"))
     quantities, prices = prep_model.Histogram(), prep_model.Histogram()
     acc = FeatureAccumulator()
     for path, source in files:
+        bad: dict[str, transform.BadValues] = {}
+        rows = 0
         for block in reader.blocks(path, source):
+            rows += block.rows.num_rows + len(block.invalid_lines)
+            if block.invalid_lines:
+                found = transform.BadValues(len(block.invalid_lines), block.invalid_lines[: limits.EXAMPLES])
+                bad.setdefault(FIELD_COUNT, transform.BadValues()).add(found)
             if block.rows.num_rows == 0:
                 continue
             result = transform.apply(block.rows, block.lines, permissive)
+            for column, found in result.bad_values.items():
+                bad.setdefault(column, transform.BadValues()).add(found)
             quantities.add(result.clean.column("quantity").to_numpy().astype(np.float64))
             prices.add(result.clean.column("unit_price").to_numpy())
             acc.add(result.clean, result.descriptions)
+        refuse_bad_columns(source, bad, rows, max_bad_share)  # a format change must not shape the model
     users = acc.user_features(acc.last_ts or 0)
     return prep_model.fit(quantities, prices, users, acc.item_features(), window, acc.rows)
 
@@ -301,7 +313,7 @@ def fit(s3, ssm, prefix: str, until_month: str, window_months: int) -> dict:
             local = os.path.join(work, f"{month}" + (".csv.gz" if key.endswith(".gz") else ".csv"))
             s3.download_file(cfg.input_bucket, key, local)
             files.append((local, f"s3://{cfg.input_bucket}/{key}"))
-        fitted = fit_files(files, window)
+        fitted = fit_files(files, window, cfg.max_bad_share)
     body = fitted.to_json().encode("utf-8")
     versioned = f"{os.path.dirname(cfg.model_key) or 'preprocessing/model'}/{fitted.model_id}.json"
     s3.put_object(Bucket=cfg.artifact_bucket, Key=versioned, Body=body, ContentType="application/json")

@@ -28,5 +28,6 @@ def summary(month: str, report: dict) -> str:
     return (
         f"{month}: {report['rows_in']:,} rows in, {report['rows_out']:,} out, "
         f"{report['rows_quarantined']:,} quarantined {report['quarantined_by_reason']}; "
+        f"bad values {report.get('bad_values', {})}, {report.get('duplicate_lines', 0):,} duplicate lines; "
         f"{report['users']:,} users, {report['items']:,} items"
     )
