@@ -153,7 +153,7 @@ def test_the_quality_gate_fails_a_month_beyond_its_thresholds_and_the_previous_r
     assert "processed/month=2011-10/_candidate.json" in keys
 
 
-def test_a_retried_job_that_fails_mid_upload_never_touches_the_live_month(dag, ready, aws_conn):
+def test_a_retried_job_that_fails_on_an_upload_never_touches_the_live_month(dag, ready, aws_conn, capfd):
     """`preprocess` fails on an upload (S3 refuses it: fault injected), Airflow retries it in the
     same run with the same RUN_ID; the live month is intact meanwhile, and the retry's candidate is
     promoted only after the gate. (A failure after some files: tests/include/test_preprocessing_job.py)"""
@@ -170,6 +170,8 @@ def test_a_retried_job_that_fails_mid_upload_never_touches_the_live_month(dag, r
     assert aws_conn.faults.snapshot()["api"] == []  # the fault was spent on the first attempt
     assert second.state == "success", states(second)
     assert {ti.task_id: ti.try_number for ti in second.get_task_instances()}["preprocess"] == 2  # failed, retried
+    logged = "".join(capfd.readouterr())
+    assert "ERROR: AWS call failed: An error occurred (AccessDenied) when calling the PutObject operation" in logged
     after = manifest(aws_conn, ready["OutputBucket"], "2011-10")
     assert after["run_id"] != live["run_id"]
     runs = {key.split("/")[2] for key in output_keys(aws_conn, ready["OutputBucket"], "2011-10") if "/run=" in key}
