@@ -181,8 +181,11 @@ def promote(s3, bucket: str, month_prefix: str, run_id: str | None = None) -> tu
     candidate = read_json(s3, bucket, month_prefix + CANDIDATE)
     if candidate is None or (run_id is not None and candidate.get("run_id") != run_id):
         live = read_json(s3, bucket, month_prefix + MANIFEST)
-        if live is not None and run_id is not None and live.get("run_id") == run_id:
-            return live, delete_other_runs(s3, bucket, month_prefix, keep=_key_of(live["run_prefix"], bucket))
+        if live is not None and run_id is not None and live.get("run_id") == run_id:  # a retried promotion
+            keep = [_key_of(live["run_prefix"], bucket)]
+            if candidate is not None:  # another run's candidate, still waiting for its gate
+                keep.append(_key_of(candidate["run_prefix"], bucket))
+            return live, delete_other_runs(s3, bucket, month_prefix, *keep)
         found = "none" if candidate is None else f"one of run {candidate.get('run_id')!r}"
         raise NotPromotable(f"no candidate of run {run_id!r} to promote at {where}{CANDIDATE} ({found})")
     for name, uri in candidate["files"].items():
@@ -192,7 +195,7 @@ def promote(s3, bucket: str, month_prefix: str, run_id: str | None = None) -> tu
             raise NotPromotable(f"candidate {where}{CANDIDATE} names {name} at {uri}, which is missing") from err
     live = {**candidate, "promoted_at": datetime.now(UTC).isoformat()}
     _put_json(s3, bucket, month_prefix + MANIFEST, live)  # the atomic step
-    replaced = delete_other_runs(s3, bucket, month_prefix, keep=_key_of(live["run_prefix"], bucket))
+    replaced = delete_other_runs(s3, bucket, month_prefix, _key_of(live["run_prefix"], bucket))
     s3.delete_object(Bucket=bucket, Key=month_prefix + CANDIDATE)
     return live, replaced
 
@@ -201,13 +204,13 @@ def _key_of(uri: str, bucket: str) -> str:
     return uri[len(f"s3://{bucket}/") :]
 
 
-def delete_other_runs(s3, bucket: str, month_prefix: str, keep: str) -> list[str]:
-    """Delete every run of the month but `keep` (the prefix the live manifest names)."""
+def delete_other_runs(s3, bucket: str, month_prefix: str, *keep: str) -> list[str]:
+    """Delete every run of the month but those under `keep` (first, the prefix the live manifest names)."""
     runs: set[str] = set()
     stale: list[str] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=month_prefix + "run="):
         for obj in page.get("Contents", []):
-            if not obj["Key"].startswith(keep):
+            if not obj["Key"].startswith(tuple(keep)):
                 stale.append(obj["Key"])
                 runs.add(obj["Key"][len(month_prefix) :].split("/", 1)[0])
     for start in range(0, len(stale), 1000):
