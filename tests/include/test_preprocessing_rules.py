@@ -109,6 +109,8 @@ def test_a_real_month_accounts_for_every_row_and_features_match_an_independent_c
     assert 0.15 < report["quarantine_share"] < 0.25
 
     raw = pd.read_csv(month_file("2011-10"), dtype=str, keep_default_na=False)
+    assert report["duplicate_lines"] == raw.duplicated().sum() == 773  # counted, and kept
+    assert report["bad_values"] == {}
     kept = raw[
         ~raw.InvoiceNo.str.startswith("C")
         & (raw.CustomerID != "")
@@ -174,7 +176,8 @@ def test_text_that_is_not_utf8_is_located(tmp_path, fitted):
 def test_line_numbers_stay_exact_across_blocks(tmp_path, fitted):
     """Small blocks force many batches; the quarantine's line numbers must still point at the file."""
     out = tmp_path / "out"
-    job.process_file(str(month_file("2011-10")), "m", fitted, str(out), "2011-10", block_size=64 << 10)
+    _, report = job.process_file(str(month_file("2011-10")), "m", fitted, str(out), "2011-10", block_size=64 << 10)
+    assert report["duplicate_lines"] == 773  # the same count across 90-odd blocks
     quarantine = pq.read_table(out / "quarantine.parquet").to_pandas()
     lines = real_lines("2011-10")
     for row in quarantine.sample(50, random_state=1).itertuples():
