@@ -16,6 +16,7 @@ import re
 import sys
 
 import boto3
+from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
 from include.preprocessing import job
@@ -57,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     except EXPECTED_ERRORS as err:
         print(f"ERROR: {err}", file=sys.stderr, flush=True)
         return 1
-    except (ClientError, BotoCoreError) as err:  # S3 or SSM refused a call: nothing live was touched
+    except (ClientError, BotoCoreError, Boto3Error) as err:  # S3 or SSM refused a call (upload_file wraps
+        # the refusal in S3UploadFailedError): the candidate's keys are removed, nothing live was touched
         print(f"ERROR: AWS call failed: {err}", file=sys.stderr, flush=True)
         return 1
     return 0
