@@ -301,3 +301,16 @@ def test_a_custom_package_is_importable_by_the_custom_script(fitted_env):
         sys.path[:] = [p for p in sys.path if "retail_rules" not in p]
     assert report["custom_package"] == "custom/retail_rules-1.0-py3-none-any.whl"
     assert report["quarantined_by_reason"]["custom_rule"] > 50  # PAPER CHAIN KIT 50'S CHRISTMAS, a best seller
+
+
+def test_an_aws_refusal_exits_1_with_an_error_line_not_a_traceback(fitted_env, stack, monkeypatch, capsys):
+    from localaws.faults import ApiFault
+
+    env = fitted_env
+    monkeypatch.setenv("AWS_ENDPOINT_URL", stack.url)
+    monkeypatch.setenv("SSM_PREFIX", env.prefix)
+    stack.faults.arm(ApiFault("s3", "PutObject", "AccessDenied", "Access Denied (injected)", 1, 403))
+    assert cli.main(["run", "--month", "2011-10"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ERROR: AWS call failed: ") and "AccessDenied" in err and "Traceback" not in err
+    assert env.keys(env.output) == []  # nothing half-written, no candidate
