@@ -93,7 +93,7 @@ leaves the previous one. Backfill a range of months with
             minimum=0,
             maximum=1,
             title="Maximum malformed share",
-            description="Fail when more rows than this have a wrong field count or an unparsable number.",
+            description="Fail when more rows than this have a wrong field count, an unparsable number or date.",
         ),
         "min_rows_out": Param(
             1000,
