@@ -29,12 +29,18 @@ report. The job reads its configuration from SSM (`/ds/preprocessing/*`); this D
 3. **choose_model** - fit the preprocessing model first when there is none or `refit_model` is set.
 4. **fit_model** / **preprocess** - the job on ECS Fargate (deferrable, reattaches after a restart;
    on failure the container's last log lines are in the task log).
-5. **check_quality** - the report against the thresholds in Params; fails naming the figure.
-6. **publish_user_features** / **publish_item_features** - `PutRecord` into the platform's feature groups.
-7. **announce** - the `online_retail_processed_month` Asset with the manifest in its extra.
+   The job publishes a *candidate*: its files under a prefix of the attempt's own and
+   `processed/month=YYYY-MM/_candidate.json`, which no reader looks at.
+5. **check_quality** - the candidate's report against the thresholds in Params; fails naming the
+   figure, and the month stays as it was (the previous good run live, or absent).
+6. **promote** - the live `processed/month=YYYY-MM/_manifest.json` swapped to the candidate (one
+   PutObject), then superseded runs deleted - never the one the live manifest names.
+7. **publish_user_features** / **publish_item_features** - `PutRecord` into the platform's feature groups.
+8. **announce** - the `online_retail_processed_month` Asset with the manifest in its extra.
 
-Outputs are published behind `s3://<OutputBucket>/processed/month=YYYY-MM/_manifest.json`: a rerun
-replaces the month, a failed run leaves the previous one. Backfill a range of months with
+Readers (training, Personalize) read `s3://<OutputBucket>/processed/month=YYYY-MM/_manifest.json`
+only: a rerun replaces the month once its gate passed; a failed job, a retry or a failed gate
+leaves the previous one. Backfill a range of months with
 `airflow backfill create --dag-id monthly_preprocessing --from-date 2011-02-15 --to-date 2011-11-15`
 (each run's logical date on the 15th processes the month before; one run at a time).
 """
@@ -87,7 +93,7 @@ replaces the month, a failed run leaves the previous one. Backfill a range of mo
             minimum=0,
             maximum=1,
             title="Maximum malformed share",
-            description="Fail when more rows than this have a wrong field count or an unparsable number.",
+            description="Fail when more rows than this have a wrong field count, an unparsable number or date.",
         ),
         "min_rows_out": Param(
             1000,
@@ -157,11 +163,20 @@ def monthly_preprocessing():
 
     quality = check_quality(run_plan)
 
+    @task(execution_timeout=timedelta(minutes=10))
+    def promote(plan: dict, quality: dict) -> dict:
+        """Only after the gate: the candidate becomes the month readers see."""
+        from mlops.tasks import monthly_preprocessing as steps
+
+        return steps.promote(plan, aws_conn_id=AWS_CONN_ID)
+
+    promoted = promote(run_plan, quality)
+
     publish_users = FeatureStoreIngestOperator(
         task_id="publish_user_features",
         aws_conn_id=AWS_CONN_ID,
         feature_group_name=run_plan["user_feature_group"],
-        source_uri="{{ ti.xcom_pull(task_ids='check_quality')['files']['user_features.parquet'] }}",
+        source_uri="{{ ti.xcom_pull(task_ids='promote')['files']['user_features.parquet'] }}",
         event_time=run_plan["event_time"],
         execution_timeout=timedelta(minutes=30),
     )
@@ -169,21 +184,21 @@ def monthly_preprocessing():
         task_id="publish_item_features",
         aws_conn_id=AWS_CONN_ID,
         feature_group_name=run_plan["item_feature_group"],
-        source_uri="{{ ti.xcom_pull(task_ids='check_quality')['files']['item_features.parquet'] }}",
+        source_uri="{{ ti.xcom_pull(task_ids='promote')['files']['item_features.parquet'] }}",
         event_time=run_plan["event_time"],
         execution_timeout=timedelta(minutes=30),
     )
 
     @task(outlets=[PROCESSED_MONTH], trigger_rule="none_failed", execution_timeout=timedelta(minutes=2))
-    def announce(quality: dict, outlet_events=None) -> dict:
+    def announce(promoted: dict, outlet_events=None) -> dict:
         from mlops.tasks import monthly_preprocessing as steps
 
-        outlet_events[PROCESSED_MONTH].extra = steps.processed_event(quality)
+        outlet_events[PROCESSED_MONTH].extra = steps.processed_event(promoted)
         return outlet_events[PROCESSED_MONTH].extra
 
     choice = choose_model(run_plan)
     run_plan >> wait_for_raw_month >> choice >> [fit_model, preprocess]
-    fit_model >> preprocess >> quality >> [publish_users, publish_items] >> announce(quality)
+    fit_model >> preprocess >> quality >> promoted >> [publish_users, publish_items] >> announce(promoted)
 
 
 monthly_preprocessing()

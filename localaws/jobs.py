@@ -118,8 +118,11 @@ class CloudWatchLogSink:
         self.client.create_log_stream(logGroupName=self.group, logStreamName=self.stream)
 
     def write(self, line: str) -> None:
+        message = line.rstrip("\n")
+        if not message:  # PutLogEvents requires 1+ characters; the awslogs driver skips empty lines
+            return
         with self._lock:
-            self._pending.append({"timestamp": int(time.time() * 1000), "message": line.rstrip("\n")})
+            self._pending.append({"timestamp": int(time.time() * 1000), "message": message})
             full = len(self._pending) >= MAX_BATCH
         if full:
             self.flush()

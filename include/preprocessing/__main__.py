@@ -4,7 +4,8 @@
   fit             --until YYYY-MM --window N: fit the preprocessing model on landed months
 Environment: SSM_PREFIX (set by the task definition), MONTH, RUN_ID (optional; the DAG passes its
 run so that the manifest names the Airflow run that produced it).
-Exit status 1 with `ERROR: <what and where>` for bad input or configuration; 2 for usage errors.
+Exit status 1 with `ERROR: <what and where>` for bad input or configuration, or an AWS call that
+failed (the candidate is then incomplete and removed; the live month is untouched); 2 for usage errors.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import re
 import sys
 
 import boto3
+from boto3.exceptions import Boto3Error
+from botocore.exceptions import BotoCoreError, ClientError
 
 from include.preprocessing import job
 from include.preprocessing.config import ConfigError
@@ -54,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
             job.run(s3, ssm, prefix, args.month, os.environ.get("RUN_ID") or None)
     except EXPECTED_ERRORS as err:
         print(f"ERROR: {err}", file=sys.stderr, flush=True)
+        return 1
+    except (ClientError, BotoCoreError, Boto3Error) as err:  # S3 or SSM refused a call (upload_file wraps
+        # the refusal in S3UploadFailedError): the candidate's keys are removed, nothing live was touched
+        print(f"ERROR: AWS call failed: {err}", file=sys.stderr, flush=True)
         return 1
     return 0
 

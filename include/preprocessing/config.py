@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from include.preprocessing import limits
+
 REQUIRED = ("input-bucket", "output-bucket", "artifact-bucket", "input-key", "model-key")
-OPTIONAL = ("script-key", "package-key")
+OPTIONAL = ("script-key", "package-key", "max-bad-share")
 
 
 class ConfigError(Exception):
@@ -26,6 +28,7 @@ class JobConfig:
     model_key: str
     script_key: str | None = None
     package_key: str | None = None
+    max_bad_share: float = limits.DEFAULT_MAX_BAD_SHARE  # see limits.py
 
     def raw_month_prefix(self, month: str) -> str:
         """Where raw_data_landing puts a month: `<input-key>month=YYYY-MM/` (manifest inside)."""
@@ -62,4 +65,12 @@ def load(ssm, prefix: str) -> JobConfig:
         model_key=values["model-key"],
         script_key=_artifact_key(f"{prefix}/script-key", values.get("script-key")),
         package_key=_artifact_key(f"{prefix}/package-key", values.get("package-key")),
+        max_bad_share=_share(f"{prefix}/max-bad-share", values.get("max-bad-share")),
     )
+
+
+def _share(name: str, value: str | None) -> float:
+    try:
+        return limits.parse_share(value, f"parameter {name}")
+    except ValueError as err:
+        raise ConfigError(str(err)) from err

@@ -2,7 +2,8 @@
 
 `run`: one month. Configuration from SSM; the month's raw file located through the landing
 manifest in the input bucket; the fitted model from the artifact bucket; outputs published to the
-output bucket through `outputs.publish`. `fit`: the preprocessing model from a window of landed
+output bucket as a candidate (`outputs.publish_candidate`), which the DAG promotes after its
+quality gate (`outputs.promote`). `fit`: the preprocessing model from a window of landed
 months, written to the artifact bucket under its content hash and as the configured model key.
 
 `process_file` is the local core both use (and the benchmark measures): file in, files out,
@@ -27,8 +28,8 @@ import pyarrow.compute as pc
 
 from include.preprocessing import config as job_config
 from include.preprocessing import custom as custom_code
+from include.preprocessing import limits, outputs, pipeline, reader, schema, transform
 from include.preprocessing import model as prep_model
-from include.preprocessing import outputs, pipeline, reader, schema, transform
 from include.preprocessing.features import FeatureAccumulator
 
 
@@ -87,13 +88,17 @@ def process_file(
     month: str | None = None,
     custom: custom_code.CustomCode | None = None,
     block_size: int = reader.BLOCK_SIZE,
+    max_bad_share: float = limits.DEFAULT_MAX_BAD_SHARE,
 ) -> tuple[list[str], dict]:
-    """Turn one raw file into the output files in `out_dir`; returns (file names, quality report)."""
+    """Turn one raw file into the output files in `out_dir`; returns (file names, quality report).
+    Refuses the file (`MalformedInput`) when a column's bad values pass `max_bad_share` of its lines."""
     started = time.monotonic()
     bounds = month_bounds(month) if month else (None, None)
     rules = transform.Rules(model.product_code_pattern, model.quantity_cap, model.price_cap, *bounds)
     counts = Counts()
     acc = FeatureAccumulator()
+    bad: dict[str, transform.BadValues] = {}
+    duplicates = transform.Duplicates()
     local = outputs.LocalOutputs(out_dir)
     writer = pipeline.BackgroundWriter()
     try:
@@ -104,12 +109,14 @@ def process_file(
                     local.write_quarantine, reader.invalid_rows_table(block.invalid_lines, block.invalid_texts)
                 )
                 counts.add_quarantine({schema.WRONG_FIELD_COUNT: len(block.invalid_lines)})
+                fields = transform.BadValues(len(block.invalid_lines), block.invalid_lines[: limits.EXAMPLES])
+                bad.setdefault(FIELD_COUNT, transform.BadValues()).add(fields)
             if block.rows.num_rows == 0:
                 continue
-            try:
-                result = transform.apply(block.rows, block.lines, rules)
-            except schema.MalformedInput as err:
-                raise schema.MalformedInput(f"{source}: {err}") from err
+            result = transform.apply(block.rows, block.lines, rules)
+            for column, found in result.bad_values.items():
+                bad.setdefault(column, transform.BadValues()).add(found)
+            duplicates.add(block.rows, result.duplicates)
             clean, descriptions = result.clean, result.descriptions
             counts.add_quarantine(result.reason_counts)
             writer.submit(local.write_quarantine, result.quarantine)
@@ -126,6 +133,7 @@ def process_file(
             writer.submit(local.write_clean, clean)
             acc.add(clean, descriptions)
         writer.finish()
+        refuse_bad_columns(source, bad, counts.rows_in, max_bad_share)
         reference = bounds[1] if month else (acc.last_ts or 0)
         users = model.encode_users(acc.user_features(reference))
         items = model.encode_items(acc.item_features())
@@ -139,6 +147,10 @@ def process_file(
             "rows_quarantined": counts.rows_quarantined,
             "quarantined_by_reason": dict(sorted(counts.quarantined.items())),
             "quarantine_share": round(counts.rows_quarantined / counts.rows_in, 6) if counts.rows_in else 0.0,
+            # per raw column: values that break its pattern (a row can count in several columns)
+            "bad_values": {column: found.count for column, found in sorted(bad.items())},
+            "max_bad_share": max_bad_share,
+            "duplicate_lines": duplicates.count,  # counted and kept: see transform.Duplicates
             "users": users.num_rows,
             "items": items.num_rows,
             "first_event": _iso(acc.first_ts),
@@ -155,6 +167,27 @@ def process_file(
         local.abort()
         raise
     return names, report
+
+
+FIELD_COUNT = "(field count)"  # the `bad` entry of lines without the header's 8 fields
+_WHAT = {
+    FIELD_COUNT: f"lines without the header's {len(schema.RAW_COLUMNS)} fields",
+    "InvoiceDate": f"column InvoiceDate: values that are not dates {schema.DATE_FORMAT!r}",
+    "Quantity": "column Quantity: values that are not whole numbers of at most 18 digits",
+    "UnitPrice": "column UnitPrice: values that are not finite decimal numbers",
+    "CustomerID": "column CustomerID: values that are not integer ids",
+}
+
+
+def refuse_bad_columns(source: str, bad: dict[str, transform.BadValues], rows: int, max_share: float) -> None:
+    """A column whose bad values pass the share is a format change: refuse the file, naming the
+    column and its first lines; below the share its rows are quarantined and the month goes on."""
+    for column, found in bad.items():
+        if limits.too_many(found.count, rows, max_share):
+            values = found.values if column != FIELD_COUNT else None
+            raise schema.MalformedInput(
+                f"{source}: {limits.refusal(_WHAT[column], found.count, rows, max_share, found.lines, values)}"
+            )
 
 
 def _iso(ts: int | None) -> str | None:
@@ -200,11 +233,13 @@ def run(s3, ssm, prefix: str, month: str, run_id: str | None = None) -> dict:
         s3.download_file(cfg.input_bucket, key, local_input)
         source = f"s3://{cfg.input_bucket}/{key}"
         print(f"processing {source} ({os.path.getsize(local_input):,} bytes)")
-        names, report = process_file(local_input, source, model, os.path.join(work, "out"), month, custom)
+        names, report = process_file(
+            local_input, source, model, os.path.join(work, "out"), month, custom, max_bad_share=cfg.max_bad_share
+        )
         report["landing_sha256"] = landing.get("sha256")
         report["custom_script"] = cfg.script_key
         report["custom_package"] = cfg.package_key
-        published = outputs.publish(
+        published = outputs.publish_candidate(
             s3,
             os.path.join(work, "out"),
             names,
@@ -215,12 +250,14 @@ def run(s3, ssm, prefix: str, month: str, run_id: str | None = None) -> dict:
         )
     print(
         f"rows in {report['rows_in']:,}, out {report['rows_out']:,}, quarantined {report['rows_quarantined']:,} "
-        f"{report['quarantined_by_reason']}; users {report['users']:,}, items {report['items']:,}"
+        f"{report['quarantined_by_reason']}; users {report['users']:,}, items {report['items']:,}; "
+        f"bad values {report['bad_values']}, duplicate lines {report['duplicate_lines']:,}"
     )
-    if published.replaced_runs:
-        print(f"replaced earlier runs {published.replaced_runs}")
-    print(f"published {published.manifest_uri} -> {published.run_prefix}")
-    return {"manifest_uri": published.manifest_uri, "files": published.files, "report": report}
+    print(
+        f"candidate {published.manifest_uri} -> {published.run_prefix}: readers see it once the quality gate "
+        "passes and the DAG promotes it"
+    )
+    return {"candidate_uri": published.manifest_uri, "files": published.files, "report": report}
 
 
 def landed_months(s3, cfg: job_config.JobConfig) -> list[str]:
@@ -233,19 +270,31 @@ def landed_months(s3, cfg: job_config.JobConfig) -> list[str]:
     return sorted(months)
 
 
-def fit_files(files: list[tuple[str, str]], window: list[str]) -> prep_model.PreprocessingModel:
-    """Fit on local files [(path, source name)], read with the same rules as a run, caps off."""
+def fit_files(
+    files: list[tuple[str, str]], window: list[str], max_bad_share: float = limits.DEFAULT_MAX_BAD_SHARE
+) -> prep_model.PreprocessingModel:
+    """Fit on local files [(path, source name)], read with the same rules (and refusals) as a run,
+    caps off."""
     permissive = transform.Rules(prep_model.DEFAULT_PRODUCT_CODE_PATTERN, float("inf"), float("inf"))
     quantities, prices = prep_model.Histogram(), prep_model.Histogram()
     acc = FeatureAccumulator()
     for path, source in files:
+        bad: dict[str, transform.BadValues] = {}
+        rows = 0
         for block in reader.blocks(path, source):
+            rows += block.rows.num_rows + len(block.invalid_lines)
+            if block.invalid_lines:
+                found = transform.BadValues(len(block.invalid_lines), block.invalid_lines[: limits.EXAMPLES])
+                bad.setdefault(FIELD_COUNT, transform.BadValues()).add(found)
             if block.rows.num_rows == 0:
                 continue
             result = transform.apply(block.rows, block.lines, permissive)
+            for column, found in result.bad_values.items():
+                bad.setdefault(column, transform.BadValues()).add(found)
             quantities.add(result.clean.column("quantity").to_numpy().astype(np.float64))
             prices.add(result.clean.column("unit_price").to_numpy())
             acc.add(result.clean, result.descriptions)
+        refuse_bad_columns(source, bad, rows, max_bad_share)  # a format change must not shape the model
     users = acc.user_features(acc.last_ts or 0)
     return prep_model.fit(quantities, prices, users, acc.item_features(), window, acc.rows)
 
@@ -264,7 +313,7 @@ def fit(s3, ssm, prefix: str, until_month: str, window_months: int) -> dict:
             local = os.path.join(work, f"{month}" + (".csv.gz" if key.endswith(".gz") else ".csv"))
             s3.download_file(cfg.input_bucket, key, local)
             files.append((local, f"s3://{cfg.input_bucket}/{key}"))
-        fitted = fit_files(files, window)
+        fitted = fit_files(files, window, cfg.max_bad_share)
     body = fitted.to_json().encode("utf-8")
     versioned = f"{os.path.dirname(cfg.model_key) or 'preprocessing/model'}/{fitted.model_id}.json"
     s3.put_object(Bucket=cfg.artifact_bucket, Key=versioned, Body=body, ContentType="application/json")

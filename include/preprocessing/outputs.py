@@ -1,18 +1,29 @@
-"""Output files, written as batches arrive, then published to S3 so that readers never see a mix.
+"""Output files, written as batches arrive, then published to S3 in two steps so that readers never
+see a mix, nor a month that failed its quality gate.
 
 Locally every data set is streamed to its own file (Parquet for the models' inputs and the
-quarantine, CSV for Personalize). Publication: upload all files under a fresh
-`processed/month=YYYY-MM/run=<id>/` prefix, then write `processed/month=YYYY-MM/_manifest.json`
-(one PUT: atomic) naming them, then delete older runs of the month. Readers go through the
-manifest, so they see the previous complete run or the new one; a failed run deletes what it
-uploaded and leaves the manifest untouched; a rerun replaces, never duplicates.
+quarantine, CSV for Personalize).
+
+1. `publish_candidate` (the job): upload all files under a prefix fresh for this attempt,
+   `processed/month=YYYY-MM/run=<run id>.<attempt>/`, then write the candidate manifest
+   `processed/month=YYYY-MM/_candidate.json` naming them. Readers (training, Personalize,
+   `ProcessedMonthsHook`) read only `_manifest.json`, so they ignore it. A failed attempt deletes
+   what it uploaded - its own prefix, never another - and a retry writes a prefix of its own.
+2. `promote` (the DAG, after the quality gate passed): write the candidate's content as
+   `processed/month=YYYY-MM/_manifest.json` - one PutObject, the atomic step: readers see the
+   previous run or this one - then delete the month's other runs, never the one the live
+   manifest names, then the candidate manifest. A month whose gate failed is never promoted: the
+   previous run stays live, and its candidate stays for inspection until the next promotion.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -105,6 +116,9 @@ def _personalize_types() -> list[pa.DataType]:
     return [pa.string(), pa.string(), pa.int64(), pa.string(), pa.float64()]
 
 
+CANDIDATE = "_candidate.json"
+
+
 @dataclass
 class Published:
     manifest_uri: str
@@ -113,39 +127,90 @@ class Published:
     replaced_runs: list[str]
 
 
-def publish(
+def _put_json(s3, bucket: str, key: str, body: dict) -> None:
+    s3.put_object(
+        Bucket=bucket, Key=key, Body=json.dumps(body, indent=2).encode("utf-8"), ContentType="application/json"
+    )
+
+
+def publish_candidate(
     s3, directory: str, names: list[str], bucket: str, month_prefix: str, run_id: str, manifest: dict
 ) -> Published:
-    """Upload, point the manifest at the new run, delete older runs. See the module docstring."""
+    """Upload under a prefix of this attempt's own, then write the candidate manifest naming it."""
     month_prefix = month_prefix.rstrip("/") + "/"
-    run_prefix = f"{month_prefix}run={run_id}/"
+    attempt = f"{run_id}.{uuid.uuid4().hex[:8]}"
+    run_prefix = f"{month_prefix}run={attempt}/"
     uploaded: list[str] = []
     try:
         for name in names:
             s3.upload_file(os.path.join(directory, name), bucket, run_prefix + name)
             uploaded.append(run_prefix + name)
         files = {name: f"s3://{bucket}/{run_prefix}{name}" for name in names}
-        manifest = {**manifest, "run_id": run_id, "run_prefix": f"s3://{bucket}/{run_prefix}", "files": files}
-        s3.put_object(
-            Bucket=bucket,
-            Key=month_prefix + MANIFEST,
-            Body=json.dumps(manifest, indent=2).encode("utf-8"),
-            ContentType="application/json",
-        )
+        manifest = {
+            **manifest,
+            "run_id": run_id,
+            "attempt": attempt,
+            "run_prefix": f"s3://{bucket}/{run_prefix}",
+            "files": files,
+        }
+        _put_json(s3, bucket, month_prefix + CANDIDATE, manifest)
     except BaseException:
-        for key in uploaded:
-            s3.delete_object(Bucket=bucket, Key=key)
+        for key in uploaded:  # this attempt's own keys only
+            with contextlib.suppress(Exception):
+                s3.delete_object(Bucket=bucket, Key=key)
         raise
-    replaced = delete_other_runs(s3, bucket, month_prefix, keep=run_prefix)
-    return Published(f"s3://{bucket}/{month_prefix}{MANIFEST}", f"s3://{bucket}/{run_prefix}", files, replaced)
+    return Published(f"s3://{bucket}/{month_prefix}{CANDIDATE}", f"s3://{bucket}/{run_prefix}", files, [])
 
 
-def delete_other_runs(s3, bucket: str, month_prefix: str, keep: str) -> list[str]:
+class NotPromotable(Exception):
+    """No candidate of the expected run, or one whose files are missing."""
+
+
+def read_json(s3, bucket: str, key: str) -> dict | None:
+    try:
+        return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return None
+
+
+def promote(s3, bucket: str, month_prefix: str, run_id: str | None = None) -> tuple[dict, list[str]]:
+    """Make the month's candidate live (see the module docstring); returns (live manifest, runs
+    deleted). Idempotent: when the candidate of `run_id` is already live, finishes the clean-up."""
+    month_prefix = month_prefix.rstrip("/") + "/"
+    where = f"s3://{bucket}/{month_prefix}"
+    candidate = read_json(s3, bucket, month_prefix + CANDIDATE)
+    if candidate is None or (run_id is not None and candidate.get("run_id") != run_id):
+        live = read_json(s3, bucket, month_prefix + MANIFEST)
+        if live is not None and run_id is not None and live.get("run_id") == run_id:  # a retried promotion
+            keep = [_key_of(live["run_prefix"], bucket)]
+            if candidate is not None:  # another run's candidate, still waiting for its gate
+                keep.append(_key_of(candidate["run_prefix"], bucket))
+            return live, delete_other_runs(s3, bucket, month_prefix, *keep)
+        found = "none" if candidate is None else f"one of run {candidate.get('run_id')!r}"
+        raise NotPromotable(f"no candidate of run {run_id!r} to promote at {where}{CANDIDATE} ({found})")
+    for name, uri in candidate["files"].items():
+        try:
+            s3.head_object(Bucket=bucket, Key=_key_of(uri, bucket))
+        except s3.exceptions.ClientError as err:
+            raise NotPromotable(f"candidate {where}{CANDIDATE} names {name} at {uri}, which is missing") from err
+    live = {**candidate, "promoted_at": datetime.now(UTC).isoformat()}
+    _put_json(s3, bucket, month_prefix + MANIFEST, live)  # the atomic step
+    replaced = delete_other_runs(s3, bucket, month_prefix, _key_of(live["run_prefix"], bucket))
+    s3.delete_object(Bucket=bucket, Key=month_prefix + CANDIDATE)
+    return live, replaced
+
+
+def _key_of(uri: str, bucket: str) -> str:
+    return uri[len(f"s3://{bucket}/") :]
+
+
+def delete_other_runs(s3, bucket: str, month_prefix: str, *keep: str) -> list[str]:
+    """Delete every run of the month but those under `keep` (first, the prefix the live manifest names)."""
     runs: set[str] = set()
     stale: list[str] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=month_prefix + "run="):
         for obj in page.get("Contents", []):
-            if not obj["Key"].startswith(keep):
+            if not obj["Key"].startswith(tuple(keep)):
                 stale.append(obj["Key"])
                 runs.add(obj["Key"][len(month_prefix) :].split("/", 1)[0])
     for start in range(0, len(stale), 1000):

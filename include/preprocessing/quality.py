@@ -1,12 +1,12 @@
 """The quality gate on a preprocessed month: a month that is mostly rejected is a data problem.
 
 The report is the job's own (`outputs.py`); thresholds come from the DAG's Params. Malformed rows
-(wrong field count, unparsable numbers) are counted apart from the business exclusions.
+(wrong field count, unparsable numbers or dates) are counted apart from the business exclusions.
 """
 
 from __future__ import annotations
 
-MALFORMED_REASONS = ("wrong_field_count", "invalid_number")
+MALFORMED_REASONS = ("wrong_field_count", "invalid_number", "invalid_date")
 
 
 def problems(report: dict, *, max_quarantine_share: float, max_malformed_share: float, min_rows_out: int) -> list[str]:
@@ -28,5 +28,6 @@ def summary(month: str, report: dict) -> str:
     return (
         f"{month}: {report['rows_in']:,} rows in, {report['rows_out']:,} out, "
         f"{report['rows_quarantined']:,} quarantined {report['quarantined_by_reason']}; "
+        f"bad values {report.get('bad_values', {})}, {report.get('duplicate_lines', 0):,} duplicate lines; "
         f"{report['users']:,} users, {report['items']:,} items"
     )

@@ -19,6 +19,7 @@ DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 # Why a row is not an interaction. Order matters: a row is quarantined under its first reason.
 WRONG_FIELD_COUNT = "wrong_field_count"
 INVALID_NUMBER = "invalid_number"
+INVALID_DATE = "invalid_date"
 INVALID_INVOICE = "invalid_invoice"
 CANCELLATION = "cancellation"
 MISSING_CUSTOMER = "missing_customer"
@@ -32,6 +33,7 @@ CUSTOM_RULE = "custom_rule"
 REASONS = (
     WRONG_FIELD_COUNT,
     INVALID_NUMBER,
+    INVALID_DATE,
     INVALID_INVOICE,
     CANCELLATION,
     MISSING_CUSTOMER,
@@ -67,4 +69,5 @@ QUARANTINE_SCHEMA = pa.schema(
 
 
 class MalformedInput(Exception):
-    """The file as a whole cannot be trusted; the message names the column and line."""
+    """The file as a whole cannot be trusted (a wrong header, text that is not UTF-8, a column whose
+    bad values pass the limit of `limits.py`); the message names the column and lines."""

@@ -36,6 +36,7 @@ def land_and_preprocess(
     from devstack.datasets import month_file
     from include.jobs import raw_ingest
     from include.preprocessing import job as preprocessing
+    from include.preprocessing import outputs
 
     s3, ssm = stack.client("s3"), stack.client("ssm")
     for month in months:
@@ -53,7 +54,10 @@ def land_and_preprocess(
     try:
         preprocessing.fit(s3, ssm, "/ds/preprocessing", fit_until, fit_window)
         for month in months:
-            preprocessing.run(s3, ssm, "/ds/preprocessing", month, run_id=f"{drop_prefix}-fixture-{month}")
+            run_id = f"{drop_prefix}-fixture-{month}"
+            preprocessing.run(s3, ssm, "/ds/preprocessing", month, run_id=run_id)
+            # what monthly_preprocessing's `promote` does once the quality gate passed
+            outputs.promote(s3, platform["OutputBucket"], f"processed/month={month}/", run_id)
     finally:
         if previous is None:
             os.environ.pop("AWS_ENDPOINT_URL", None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -94,7 +95,8 @@ def test_a_rerun_reuses_the_model_and_replaces_the_month(dag, ready, aws_conn):
     assert after["run_id"] != before["run_id"]
     assert after["report"]["rows_out"] == before["report"]["rows_out"]
     runs = {key.split("/")[2] for key in output_keys(aws_conn, ready["OutputBucket"], "2011-10") if "/run=" in key}
-    assert runs == {f"run={after['run_id']}"}  # the earlier run is gone: no duplicates
+    assert runs == {after["run_prefix"].split("/")[-2]}  # the earlier run is gone: no duplicates
+    assert after["run_prefix"].split("/")[-2].startswith(f"run={after['run_id']}.")
 
 
 def test_a_scheduled_run_preprocesses_the_month_before_its_logical_date(dag, ready, aws_conn):
@@ -111,25 +113,66 @@ def test_a_scheduled_run_preprocesses_the_month_before_its_logical_date(dag, rea
 
 def test_a_malformed_month_fails_the_job_and_its_log_lines_reach_the_task_log(dag, ready, aws_conn, capfd):
     lines = gzip.decompress(month_file("2011-10").read_bytes()).decode().splitlines()
-    lines[1000] = lines[1000].replace("2011-10-", "10/2011/", 1)
+    lines[1000:] = [line.replace("2011-10-", "10/2011/", 1) for line in lines[1000:]]  # another date format
     land(aws_conn, ready["InputBucket"], "2011-11", gzip.compress(("\n".join(lines) + "\n").encode()))
     dag.get_task("preprocess").retries = 0
     dag_run = dag.test(run_conf={"month": "2011-11"})
     assert dag_run.state == "failed"
     got = states(dag_run)
     assert got["preprocess"] == "failed" and got["check_quality"] == "upstream_failed"
+    assert got["promote"] == "upstream_failed"
     assert output_keys(aws_conn, ready["OutputBucket"], "2011-11") == []
     out, err = capfd.readouterr()
     logged = out + err
-    assert "ERROR: s3://" in logged and "column InvoiceDate, line 1001" in logged, logged[-3000:]
+    assert "ERROR: s3://" in logged and "column InvoiceDate: values that are not dates" in logged, logged[-3000:]
+    assert "first at line 1001 '10/2011/" in logged
     assert "log lines of /ecs/mlops-jobs/preprocess/preprocess/" in logged
 
 
-def test_the_quality_gate_fails_a_month_beyond_its_thresholds(dag, ready, aws_conn, capfd):
+def test_the_quality_gate_fails_a_month_beyond_its_thresholds_and_the_previous_run_stays_live(
+    dag, ready, aws_conn, capfd
+):
+    good = dag.test(run_conf={"month": "2011-10"})
+    assert good.state == "success", states(good)
+    live = manifest(aws_conn, ready["OutputBucket"], "2011-10")
+    capfd.readouterr()
+
     dag_run = dag.test(run_conf={"month": "2011-10", "max_quarantine_share": 0.1})
     assert dag_run.state == "failed"
     got = states(dag_run)
     assert got["preprocess"] == "success" and got["check_quality"] == "failed"
-    assert got["announce"] == "upstream_failed"
+    assert got["promote"] == "upstream_failed" and got["announce"] == "upstream_failed"
     logged = "".join(capfd.readouterr())
     assert "quality gate failed for 2011-10: quarantined share 0.187 > 0.1" in logged
+    assert f"not published: run {live['run_id']} stays live" in logged
+    # readers still see the good run, whole; the refused candidate is only in _candidate.json
+    assert manifest(aws_conn, ready["OutputBucket"], "2011-10") == live
+    keys = output_keys(aws_conn, ready["OutputBucket"], "2011-10")
+    for uri in live["files"].values():
+        assert uri.split("/", 3)[3] in keys
+    assert "processed/month=2011-10/_candidate.json" in keys
+
+
+def test_a_retried_job_that_fails_on_an_upload_never_touches_the_live_month(dag, ready, aws_conn, capfd):
+    """`preprocess` fails on an upload (S3 refuses it: fault injected), Airflow retries it in the
+    same run with the same RUN_ID; the live month is intact meanwhile, and the retry's candidate is
+    promoted only after the gate. (A failure after some files: tests/include/test_preprocessing_job.py)"""
+    from localaws.faults import ApiFault
+
+    first = dag.test(run_conf={"month": "2011-10"})
+    assert first.state == "success", states(first)
+    live = manifest(aws_conn, ready["OutputBucket"], "2011-10")
+    # the next PutObject - the job's first upload - is refused; AccessDenied is not retried by botocore
+    aws_conn.faults.arm(ApiFault("s3", "PutObject", "AccessDenied", "Access Denied (injected)", 1, 403))
+    preprocess = dag.get_task("preprocess")
+    preprocess.retries, preprocess.retry_delay = 1, timedelta(seconds=1)
+    second = dag.test(run_conf={"month": "2011-10"})
+    assert aws_conn.faults.snapshot()["api"] == []  # the fault was spent on the first attempt
+    assert second.state == "success", states(second)
+    assert {ti.task_id: ti.try_number for ti in second.get_task_instances()}["preprocess"] == 2  # failed, retried
+    logged = "".join(capfd.readouterr())
+    assert "ERROR: AWS call failed: " in logged and "(AccessDenied) when calling the PutObject operation" in logged
+    after = manifest(aws_conn, ready["OutputBucket"], "2011-10")
+    assert after["run_id"] != live["run_id"]
+    runs = {key.split("/")[2] for key in output_keys(aws_conn, ready["OutputBucket"], "2011-10") if "/run=" in key}
+    assert runs == {after["run_prefix"].split("/")[-2]}

@@ -32,12 +32,10 @@ def test_lands_a_real_month_and_announces_it(dag, landing, aws_conn):
     assert dag_run.state == "success", states(dag_run)
     assert set(states(dag_run).values()) == {"success"}
     bucket = landing["InputBucket"]
-    assert raw_keys(aws_conn, bucket, "2011-09") == [
-        "raw/online-retail/month=2011-09/_manifest.json",
-        "raw/online-retail/month=2011-09/data.csv.gz",
-    ]
     manifest_key = "raw/online-retail/month=2011-09/_manifest.json"
     manifest = json.loads(aws_conn.client("s3").get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
+    assert raw_keys(aws_conn, bucket, "2011-09") == [manifest_key, manifest["data_uri"].split("/", 3)[3]]
+    assert "/month=2011-09/landing=" in manifest["data_uri"]
     assert manifest["rows"] == 50_226
     assert manifest["task_arn"].startswith("arn:aws:ecs:us-east-1:123456789012:task/mlops-jobs/")
 
@@ -51,8 +49,9 @@ def test_rerun_of_a_month_replaces_it_without_duplicates(dag, landing, aws_conn)
     before = raw_keys(aws_conn, landing["InputBucket"], "2011-10")
     second = dag.test(run_conf={"month": "2011-10"})
     assert (first.state, second.state) == ("success", "success")
-    assert raw_keys(aws_conn, landing["InputBucket"], "2011-10") == before
-    assert len(before) == 2
+    after = raw_keys(aws_conn, landing["InputBucket"], "2011-10")
+    assert len(before) == len(after) == 2 and before[0] == after[0]  # the manifest, and one landing each time
+    assert before[1] != after[1]  # the rerun's data under keys of its own, never under the old manifest
 
 
 def test_a_failing_job_fails_the_run_and_shows_why(dag, landing, aws_conn, monkeypatch, capfd):

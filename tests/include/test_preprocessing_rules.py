@@ -109,6 +109,8 @@ def test_a_real_month_accounts_for_every_row_and_features_match_an_independent_c
     assert 0.15 < report["quarantine_share"] < 0.25
 
     raw = pd.read_csv(month_file("2011-10"), dtype=str, keep_default_na=False)
+    assert report["duplicate_lines"] == raw.duplicated().sum() == 773  # counted, and kept
+    assert report["bad_values"] == {}
     kept = raw[
         ~raw.InvoiceNo.str.startswith("C")
         & (raw.CustomerID != "")
@@ -144,12 +146,16 @@ def test_a_real_month_accounts_for_every_row_and_features_match_an_independent_c
     [
         ("InvoiceNo,StockCode,Quantity\n1,2,3\n", r"line 1: header .* \(missing \['Description'"),
         (
-            HEADER + "\n536365,85123A,WHITE,6,01/12/2010 08:26,2.55,17850.0,United Kingdom\n",
-            r"column InvoiceDate, line 2",
+            HEADER + "\n" + "536365,85123A,WHITE,6,01/12/2010 08:26,2.55,17850.0,United Kingdom\n" * 30,
+            r"column InvoiceDate: values that are not dates .*: 30 of 30 lines .* first at line 2 '01/12/2010 08:26'",
+        ),
+        (
+            HEADER + "\n" + "536365,85123A\n" * 30,
+            r"lines without the header's 8 fields: 30 of 30 lines \(100.0%\).* first at line 2, line 3",
         ),
         ("", r"empty"),
     ],
-    ids=["wrong-header", "unparsable-date", "empty"],
+    ids=["wrong-header", "another-date-format", "wrong-field-counts", "empty"],
 )
 def test_a_malformed_file_fails_naming_column_and_line(tmp_path, fitted, body, message):
     with pytest.raises(schema.MalformedInput, match=message):
@@ -170,7 +176,8 @@ def test_text_that_is_not_utf8_is_located(tmp_path, fitted):
 def test_line_numbers_stay_exact_across_blocks(tmp_path, fitted):
     """Small blocks force many batches; the quarantine's line numbers must still point at the file."""
     out = tmp_path / "out"
-    job.process_file(str(month_file("2011-10")), "m", fitted, str(out), "2011-10", block_size=64 << 10)
+    _, report = job.process_file(str(month_file("2011-10")), "m", fitted, str(out), "2011-10", block_size=64 << 10)
+    assert report["duplicate_lines"] == 773  # the same count across 90-odd blocks
     quarantine = pq.read_table(out / "quarantine.parquet").to_pandas()
     lines = real_lines("2011-10")
     for row in quarantine.sample(50, random_state=1).itertuples():
@@ -195,3 +202,82 @@ def test_gzipped_input_reads_the_same_as_plain(tmp_path):
     plain.write_bytes(gzip.decompress(month_file("2011-10").read_bytes()))
     rows = lambda path: sum(b.rows.num_rows for b in reader.blocks(str(path), "x"))  # noqa: E731
     assert rows(plain) == rows(month_file("2011-10")) == 60_742
+
+
+def with_field(line: str, index: int, value: str) -> str:
+    fields = line.split(",")
+    return ",".join([*fields[:index], value, *fields[index + 1 :]])
+
+
+def test_five_unparsable_dates_in_a_real_month_are_quarantined_not_the_month(tmp_path, fitted):
+    lines = real_lines("2011-10")
+    odd = [1000, 20_000, 30_000, 40_000, 60_000]
+    for number in odd:
+        lines[number] = with_field(lines[number], 4, "2011-10-32 10:00:00" if number % 2 else "10/03/2011 10:00")
+    _, _, report = process(tmp_path, "\n".join(lines) + "\n", fitted)
+    assert report["rows_in"] == 60_742 == report["rows_out"] + report["rows_quarantined"]
+    assert report["quarantined_by_reason"]["invalid_date"] == 5
+    assert report["bad_values"] == {"InvoiceDate": 5}
+    quarantine = pq.read_table(tmp_path / "out" / "quarantine.parquet").to_pandas()
+    assert set(quarantine.loc[quarantine.reason == "invalid_date", "line"]) == {n + 1 for n in odd}
+
+
+ODD_VALUES = [
+    # (column index, value): each makes its row `invalid_number`, never a traceback or a clean row
+    (3, "99999999999999999999"),  # Quantity overflowing int64
+    (3, "+5"),
+    (3, "1e3"),
+    (5, "nan"),  # UnitPrice
+    (5, "inf"),
+    (5, "1e3"),
+    (5, "+5"),
+    (5, "9" * 400),  # parses to inf
+    (6, "12345.5"),  # CustomerID: fractional, non-finite, overflowing, exponent
+    (6, "nan"),
+    (6, "1e30"),
+    (6, "+5"),
+    (6, "9" * 19),
+]
+
+
+@pytest.mark.parametrize("block_size", [8 << 20, 600], ids=["one-block", "blocks-of-a-few-lines"])
+def test_odd_numbers_are_quarantined_the_same_whatever_the_block(tmp_path, fitted, block_size):
+    """Blocks of 600 bytes hold a few lines each, where Arrow's cast alone would
+    have accepted `1e3`, `nan`, `inf` or `+5`: one rule for every block."""
+    good = real_lines("2011-10")[1]
+    body = [good] + [with_field(good, index, value) for index, value in ODD_VALUES] + [good]
+    out, _, report = process(tmp_path, "\n".join([HEADER, *body]) + "\n", fitted, block_size=block_size)
+    assert report["rows_in"] == len(body) and report["rows_out"] == 2
+    assert report["quarantined_by_reason"] == {"invalid_number": len(ODD_VALUES)}
+    assert report["bad_values"] == {"Quantity": 3, "UnitPrice": 5, "CustomerID": 5}
+    assert report["duplicate_lines"] == 1  # the good line twice: counted, and kept
+    personalize = (out / "personalize_interactions.csv").read_text().splitlines()
+    assert len(personalize) == 3 and not any("nan" in line or "inf" in line for line in personalize)
+
+
+def test_a_share_of_bad_values_over_the_limit_refuses_the_file_naming_column_and_lines(tmp_path, fitted):
+    lines = real_lines("2011-10")[:1001]
+    for number in range(1, 1001, 10):  # 100 of 1000 prices (10%) are text
+        lines[number] = with_field(lines[number], 5, "n/a")
+    text = "\n".join(lines) + "\n"
+    with pytest.raises(schema.MalformedInput, match=r"column UnitPrice: .*100 of 1,000 lines \(10.0%\).*line 2 'n/a'"):
+        process(tmp_path, text, fitted)
+    _, _, report = process(tmp_path, text, fitted, max_bad_share=0.2)  # the SSM parameter, raised
+    assert report["quarantined_by_reason"]["invalid_number"] == 100
+
+
+def test_a_file_of_malformed_rows_fails_fast(tmp_path, fitted):
+    """200,000 lines with a wrong field count: read at parse speed, then refused by their share."""
+    import time
+
+    started = time.monotonic()
+    with pytest.raises(schema.MalformedInput, match=r"200,000 of 200,000 lines .* first at line 2,"):
+        process(tmp_path, HEADER + "\n" + "1,2,3\n" * 200_000, fitted)
+    assert time.monotonic() - started < 20
+
+
+def test_a_line_longer_than_a_block_is_refused_with_its_place(tmp_path, fitted):
+    good = real_lines("2011-10")[1]
+    text = "\n".join([HEADER, good, with_field(good, 2, "X" * 20_000), good]) + "\n"
+    with pytest.raises(schema.MalformedInput, match=r"a line after line \d+ is longer than 4,096 bytes"):
+        process(tmp_path, text, fitted, block_size=4096)

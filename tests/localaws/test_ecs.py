@@ -251,3 +251,21 @@ def test_a_job_image_whose_python_is_too_old_for_its_code_stops_the_task_with_th
     assert "the image runs Python 3.8, the code needs 3.11" in container["reason"]
     assert "include/jobs/raw_ingest.py" in container["reason"] and "datetime.UTC" in container["reason"]
     assert any("the code needs 3.11" in line for line in log_lines(ecs_env, task["taskArn"]))
+
+
+def test_empty_log_lines_are_skipped_as_the_awslogs_driver_does(stack):
+    """A Python traceback has blank lines; PutLogEvents refuses empty messages, so the sink (like
+    Docker's awslogs driver) skips them instead of losing the job's exit."""
+    import uuid
+
+    from localaws.jobs import CloudWatchLogSink
+
+    group = f"/test/sink-{uuid.uuid4().hex[:8]}"
+    logs = stack.client("logs")
+    sink = CloudWatchLogSink(logs, group, "s", create_group=True)
+    sink.open()
+    for line in ("Traceback (most recent call last):\n", "\n", "ValueError: x\n"):
+        sink.write(line)
+    sink.flush()
+    events = logs.get_log_events(logGroupName=group, logStreamName="s")["events"]
+    assert [e["message"] for e in events] == ["Traceback (most recent call last):", "ValueError: x"]

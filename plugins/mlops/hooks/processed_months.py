@@ -1,8 +1,9 @@
 """The preprocessed months in the output bucket, as the preprocessing job publishes them.
 
-A month is processed when `processed/month=YYYY-MM/_manifest.json` exists (the job writes it
-last); its `files` name the month's data sets. Training windows are the processed months among
-the ones asked for: a gap is skipped, not an error.
+A month is processed when `processed/month=YYYY-MM/_manifest.json` exists; its `files` name the
+month's data sets. The job only writes a candidate (`_candidate.json`, ignored here); the DAG
+promotes it to `_manifest.json` after the quality gate (`promote`). Training windows are the
+processed months among the ones asked for: a gap is skipped, not an error.
 """
 
 from __future__ import annotations
@@ -20,6 +21,22 @@ class ProcessedMonthsHook(S3Hook):
     @staticmethod
     def manifest_key(month: str) -> str:
         return f"processed/month={month}/_manifest.json"
+
+    @staticmethod
+    def month_prefix(month: str) -> str:
+        return f"processed/month={month}/"
+
+    def candidate(self, month: str) -> dict | None:
+        """The job's last complete, not yet promoted output of the month (None when there is none)."""
+        from include.preprocessing import outputs
+
+        return outputs.read_json(self.get_conn(), self.bucket, self.month_prefix(month) + outputs.CANDIDATE)
+
+    def promote(self, month: str, run_id: str) -> tuple[dict, list[str]]:
+        """Make run `run_id`'s candidate the month's live manifest, then delete superseded runs."""
+        from include.preprocessing import outputs
+
+        return outputs.promote(self.get_conn(), self.bucket, self.month_prefix(month), run_id)
 
     def manifest(self, month: str) -> dict | None:
         key = self.manifest_key(month)

@@ -1,9 +1,9 @@
-"""The monthly_preprocessing DAG's Python steps: plan the run, choose whether to fit, check quality.
-The quality rules are in include/preprocessing/quality.py."""
+"""The monthly_preprocessing DAG's Python steps: plan the run, choose whether to fit, check the
+candidate's quality, promote it. The quality rules are in include/preprocessing/quality.py; the
+candidate/promotion protocol in include/preprocessing/outputs.py."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -44,7 +44,10 @@ def plan(month: str, params: dict, run_id: str, *, container: str, aws_conn_id: 
         "event_time": month_end(month),
         "raw_manifest_uri": f"s3://{stack['InputBucket']}/{input_key}/month={month}/_manifest.json",
         "model_uri": f"s3://{stack['ArtifactBucket']}/{model_key}",
+        "output_bucket": stack["OutputBucket"],
         "manifest_uri": f"s3://{stack['OutputBucket']}/processed/month={month}/_manifest.json",
+        "candidate_uri": f"s3://{stack['OutputBucket']}/processed/month={month}/_candidate.json",
+        "job_run_id": job_run_id,
         "cluster": stack["ClusterName"],
         "task_definition": stack["PreprocessingTaskDefinition"],
         "log_group": stack["LogGroupName"],
@@ -73,14 +76,19 @@ def choose_model(plan: dict, refit: bool, *, aws_conn_id: str) -> list[str]:
 
 
 def check_quality(plan: dict, params: dict, *, aws_conn_id: str) -> dict:
-    """The job's report against the thresholds: a month that is mostly rejected is a data problem."""
+    """The candidate's report against the thresholds: a month that is mostly rejected is a data
+    problem. Reads the candidate this run's job wrote; nothing is visible to readers yet."""
     from include.preprocessing import quality
+    from mlops.hooks.processed_months import ProcessedMonthsHook
 
-    bucket, key = S3Hook.parse_s3_url(plan["manifest_uri"])
-    manifest = json.loads(S3Hook(aws_conn_id=aws_conn_id).read_key(key, bucket))
-    report = manifest["report"]
-    if manifest["month"] != plan["month"]:
-        raise ValueError(f"{plan['manifest_uri']} describes {manifest['month']}, not {plan['month']}")
+    months = ProcessedMonthsHook(plan["output_bucket"], aws_conn_id=aws_conn_id)
+    candidate = months.candidate(plan["month"])
+    if candidate is None or candidate.get("run_id") != plan["job_run_id"]:
+        found = "none" if candidate is None else f"one of run {candidate.get('run_id')!r}"
+        raise ValueError(f"no candidate of run {plan['job_run_id']!r} at {plan['candidate_uri']} ({found})")
+    if candidate["month"] != plan["month"]:
+        raise ValueError(f"{plan['candidate_uri']} describes {candidate['month']}, not {plan['month']}")
+    report = candidate["report"]
     problems = quality.problems(
         report,
         max_quarantine_share=params["max_quarantine_share"],
@@ -89,17 +97,37 @@ def check_quality(plan: dict, params: dict, *, aws_conn_id: str) -> dict:
     )
     print(quality.summary(plan["month"], report))
     if problems:
+        live = months.manifest(plan["month"])
+        stays = (
+            f"not published: run {live['run_id']} stays live at {plan['manifest_uri']}"
+            if live
+            else f"not published: the month has no earlier run, {plan['manifest_uri']} stays absent"
+        )
         raise ValueError(
             f"quality gate failed for {plan['month']}: "
             + "; ".join(problems)
-            + f" - see {manifest['files']['quarantine.parquet']}"
+            + f" - see {candidate['files']['quarantine.parquet']}; {stays}"
         )
+    return {"month": plan["month"], "candidate_uri": plan["candidate_uri"], "attempt": candidate["attempt"]}
+
+
+def promote(plan: dict, *, aws_conn_id: str) -> dict:
+    """The gate passed: swap the month's live manifest to the candidate (one PutObject), then
+    delete the runs it supersedes. What the DAG publishes downstream is what readers now see."""
+    from mlops.hooks.processed_months import ProcessedMonthsHook
+
+    live, replaced = ProcessedMonthsHook(plan["output_bucket"], aws_conn_id=aws_conn_id).promote(
+        plan["month"], plan["job_run_id"]
+    )
+    deleted = f"; deleted runs {replaced}" if replaced else ""
+    print(f"promoted {live['run_prefix']} to {plan['manifest_uri']}{deleted}")
     return {
         "month": plan["month"],
         "manifest_uri": plan["manifest_uri"],
-        "files": manifest["files"],
-        "report": report,
-        "run_id": manifest["run_id"],
+        "files": live["files"],
+        "report": live["report"],
+        "run_id": live["run_id"],
+        "replaced_runs": replaced,
     }
 
 

@@ -10,6 +10,21 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from mlops.hooks.stack_outputs import StackOutputsHook
 
 STACK_REQUIRED = ("InputBucket", "ClusterName", "IngestTaskDefinition", "LogGroupName", "SubnetIds")
+STAGING = "raw/_staging/"  # the prefix of infra/preprocessing.yaml's expire-landing-staging rule
+MAX_BAD_SHARE_PARAMETER = "/ds/preprocessing/max-bad-share"
+
+
+def _max_bad_share(aws_conn_id: str) -> str:
+    """The share the preprocessing job applies too, so that both refuse the same files."""
+    from airflow.providers.amazon.aws.hooks.ssm import SsmHook
+
+    from include.preprocessing import limits
+
+    value = SsmHook(aws_conn_id=aws_conn_id).get_parameter_value(MAX_BAD_SHARE_PARAMETER, default=None)
+    if value is None:
+        print(f"{MAX_BAD_SHARE_PARAMETER} is not set: the job's default {limits.DEFAULT_MAX_BAD_SHARE} applies")
+        return str(limits.DEFAULT_MAX_BAD_SHARE)
+    return str(limits.parse_share(value, MAX_BAD_SHARE_PARAMETER))
 
 
 def plan(month: str, drop_prefix: str, *, container: str, aws_conn_id: str) -> dict[str, Any]:
@@ -19,6 +34,7 @@ def plan(month: str, drop_prefix: str, *, container: str, aws_conn_id: str) -> d
     drop_prefix = drop_prefix.rstrip("/")
     stack = StackOutputsHook(aws_conn_id=aws_conn_id).get_outputs("preprocessing", required=STACK_REQUIRED)
     target_prefix = f"s3://{stack['InputBucket']}/raw/online-retail/month={month}/"
+    max_bad_share = _max_bad_share(aws_conn_id)
     return {
         "month": month,
         "source_uri": f"{drop_prefix}/{month}.csv.gz",
@@ -37,6 +53,9 @@ def plan(month: str, drop_prefix: str, *, container: str, aws_conn_id: str) -> d
                         {"name": "SOURCE_URI", "value": f"{drop_prefix}/{month}.csv.gz"},
                         {"name": "CHECKSUMS_URI", "value": f"{drop_prefix}/SHA256SUMS"},
                         {"name": "TARGET_PREFIX", "value": target_prefix},
+                        # expired by the input bucket's lifecycle rule when a task dies mid-landing
+                        {"name": "STAGING_PREFIX", "value": f"s3://{stack['InputBucket']}/{STAGING}"},
+                        {"name": "MAX_BAD_SHARE", "value": max_bad_share},
                     ],
                 }
             ]
