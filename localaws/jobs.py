@@ -2,8 +2,10 @@
 
 ECS tasks, SageMaker training jobs and endpoint model servers share this: an image is looked up
 in `images.toml` (the local stand-in for pulling it), the process gets the container's environment
-plus `AWS_ENDPOINT_URL` pointing back at the local stack, and every line it prints becomes a log
-event in the group and stream the job definition names.
+plus `AWS_ENDPOINT_URL` pointing back at the local stack (`AWS_CA_BUNDLE`: its CA), and every line
+it prints becomes a log event in the group and stream the job definition names. Credentials are
+the job's role session, served as the ECS agent does (`localaws.credentials`), or none at all:
+never the stack's own keys.
 """
 
 from __future__ import annotations
@@ -82,19 +84,33 @@ def container_argv(image: str, entry_point: Sequence[str] | None, command: Seque
     return argv + list(command or [])
 
 
-def job_environment(endpoint_url: str, region: str, variables: dict[str, str]) -> dict[str, str]:
+def job_environment(
+    endpoint_url: str,
+    region: str,
+    variables: dict[str, str],
+    credentials: dict[str, str] | None = None,
+    ca_bundle: str | None = None,
+) -> dict[str, str]:
+    """The container's environment. `credentials`: the variables that make its SDK fetch its
+    role's session (`CredentialsEndpoint.register`); None - a task without a task role - leaves it
+    without credentials, as on AWS."""
     env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
     env.update(
         {
             "PYTHONPATH": str(PROJECT_ROOT),
             "PYTHONUNBUFFERED": "1",
             "AWS_ENDPOINT_URL": endpoint_url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
+            # no shared config or credentials file of the machine's user either
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
         }
     )
+    if ca_bundle:
+        env["AWS_CA_BUNDLE"] = ca_bundle
+    env.update(credentials or {})
     env.update(variables)
     return env
 
@@ -140,6 +156,8 @@ class JobProcess:
     sink: CloudWatchLogSink | None
     on_exit: Callable[[int], None]
     cwd: Path = PROJECT_ROOT
+    # called once the process has ended, before on_exit: its role's credentials stop being served
+    release: Callable[[], None] | None = None
     _proc: subprocess.Popen | None = field(default=None, init=False)
 
     def start(self) -> None:
@@ -166,6 +184,8 @@ class JobProcess:
                     self.sink.flush()
                     last_flush = time.monotonic()
         code = self._proc.wait()
+        if self.release is not None:
+            self.release()
         if self.sink is not None:
             self.sink.flush()
         # A signal death is reported the way Docker does: 128 + signal number.

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import threading
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -21,7 +23,9 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 from werkzeug.wsgi import get_input_stream
 
+from localaws import tls as tls_module
 from localaws.cloudwatch.evaluator import AlarmEvaluator
+from localaws.credentials import CredentialsEndpoint, RoleSession
 from localaws.faults import ApiFault, FaultInjector, JobFault, ModelFault
 from localaws.registry import BACKENDS, HANDLERS, install_patches
 from localaws.wire import ApiCall, AwsError, Signature, identify
@@ -30,9 +34,25 @@ CONTROL_PREFIX = "/_localaws/"
 
 
 class LocalAwsStack:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    """`tls=True` (the default) serves HTTPS with a certificate from a CA made at start
+    (`ca_bundle`), as AWS endpoints do; `tls=False` serves plain HTTP, for tests that need a request
+    without TLS (a bucket policy's `aws:SecureTransport` deny). `tls_hostnames`: more names the
+    certificate covers (a compose service name), besides localhost, 127.0.0.1 and ::1."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: bool = True,
+        tls_dir: Path | None = None,
+        tls_hostnames: tuple[str, ...] = (),
+    ) -> None:
         self.host = host
         self.port = port
+        self.tls = tls
+        self.certificates = tls_module.create(tls_dir, (*tls_hostnames, host)) if tls else None
+        self._own_tls_dir = tls_dir is None
+        self.credentials = CredentialsEndpoint()
         self.faults = FaultInjector()
         install_patches()
         self.alarms = AlarmEvaluator()  # CloudWatch evaluates alarms on its own schedule
@@ -48,19 +68,39 @@ class LocalAwsStack:
     # --- lifecycle ---------------------------------------------------------------------------
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def ca_bundle(self) -> str | None:
+        """Path of the CA certificate clients must trust (None without TLS)."""
+        return str(self.certificates.ca_bundle) if self.certificates is not None else None
+
+    @property
+    def verify(self) -> str | bool:
+        """boto3's `verify=` for this stack."""
+        return self.ca_bundle if self.ca_bundle is not None else True
+
+    def _make_server(self):
+        server = make_server(
+            self.host,
+            self.port,
+            self,
+            threaded=True,
+            request_handler=MotoRequestHandler,
+            ssl_context=self.certificates.server_context() if self.certificates is not None else None,
+        )
+        self.port = server.server_port
+        return server
 
     def start(self) -> LocalAwsStack:
-        self._server = make_server(self.host, self.port, self, threaded=True, request_handler=MotoRequestHandler)
-        self.port = self._server.server_port
+        self._server = self._make_server()
         self._thread = threading.Thread(target=self._server.serve_forever, name="localaws", daemon=True)
         self._thread.start()
         self.alarms.start()
         return self
 
     def serve_forever(self) -> None:
-        self._server = make_server(self.host, self.port, self, threaded=True, request_handler=MotoRequestHandler)
-        self.port = self._server.server_port
+        self._server = self._make_server()
         self.alarms.start()
         try:
             self._server.serve_forever()
@@ -75,6 +115,9 @@ class LocalAwsStack:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.credentials.stop()
+        if self.certificates is not None and self._own_tls_dir:
+            shutil.rmtree(self.certificates.directory, ignore_errors=True)
 
     def _shutdown_backends(self) -> None:
         with self._lock:
@@ -90,7 +133,9 @@ class LocalAwsStack:
 
     # --- what handlers use -------------------------------------------------------------------
     def client(self, service: str, region: str = "us-east-1"):
-        """A boto3 client on this stack: how handlers read and write the state moto keeps."""
+        """A boto3 client on this stack as the account's root: how handlers read and write the
+        state moto keeps, and how the harness provisions what a platform team does by hand. Work
+        AWS does as a job's role goes through `role_session(...).client(...)` instead."""
         key = (service, region)
         with self._lock:
             if key not in self._clients:
@@ -98,11 +143,16 @@ class LocalAwsStack:
                     service,
                     region_name=region,
                     endpoint_url=self.url,
+                    verify=self.verify,
                     aws_access_key_id="testing",
                     aws_secret_access_key="testing",
                     config=Config(retries={"mode": "standard", "max_attempts": 3}),
                 )
             return self._clients[key]
+
+    def role_session(self, role_arn: str, service: str, session_name: str) -> RoleSession:
+        """`role_arn`'s session for code `service` runs (trust policy honoured by STS)."""
+        return RoleSession(self, role_arn, service, session_name)
 
     def backend(self, service: str, account_id: str, region: str):
         key = (service, account_id, region)
