@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"local AWS stack on {stack.url}", flush=True)
         if not args.no_mlflow:
             ensure_artifact_bucket(stack.client("s3"))
-            mlflow = MlflowServer(state_dir / "mlflow", stack.url, args.host, args.mlflow_port)
+            mlflow = MlflowServer(state_dir / "mlflow", stack.url, args.host, args.mlflow_port, stack.ca_bundle)
             mlflow.launch()
             print(f"MLflow tracking server starting (pid {mlflow.pid})", flush=True)
             mlflow.wait_healthy()

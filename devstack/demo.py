@@ -285,7 +285,7 @@ def run_demo() -> int:
     with LocalAwsStack(port=port) as stack:
         print(f"-- local AWS stack on {stack.url}", flush=True)
         ensure_artifact_bucket(stack.client("s3"))
-        with MlflowServer(STATE_DIR / "mlflow", stack.url, port=mlflow_port) as mlflow:
+        with MlflowServer(STATE_DIR / "mlflow", stack.url, port=mlflow_port, ca_bundle=stack.ca_bundle) as mlflow:
             print(f"-- MLflow on {mlflow.url}", flush=True)
             os.environ["MLFLOW_TRACKING_URI"] = mlflow.url  # for the step reports
             infra_parameters = provision(stack.client)
