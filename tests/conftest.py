@@ -148,7 +148,8 @@ def mlflow_server(stack, tmp_path_factory):
     from devstack.mlflow_server import MlflowServer, ensure_artifact_bucket
 
     ensure_artifact_bucket(stack.client("s3"))
-    with MlflowServer(tmp_path_factory.mktemp("mlflow"), stack.url, port=free_port(), ca_bundle=stack.ca_bundle) as server:
+    state = tmp_path_factory.mktemp("mlflow")
+    with MlflowServer(state, stack.url, port=free_port(), ca_bundle=stack.ca_bundle) as server:
         yield server
 
 
