@@ -47,11 +47,14 @@ def _now() -> datetime.datetime:
 class RoleSession:
     """`role_arn`'s session for code `service` runs (e.g. `ecs-tasks.amazonaws.com`)."""
 
-    def __init__(self, stack: Any, role_arn: str, service: str, session_name: str) -> None:
+    def __init__(
+        self, stack: Any, role_arn: str, service: str, session_name: str, source_arn: str | None = None
+    ) -> None:
         self.stack = stack
         self.role_arn = role_arn
         self.service = service
         self.session_name = session_name
+        self.source_arn = source_arn  # the task, job or endpoint the session is for (aws:SourceArn)
         self._lock = threading.Lock()
         self._current: dict[str, str] | None = None
         self._expires = _now()
@@ -62,7 +65,9 @@ class RoleSession:
         with self._lock:
             if self._current is None or self._expires - _now() < REFRESH_MARGIN:
                 issued = _now()
-                env = assume_role_as_service(self.stack, self.role_arn, self.service, self.session_name)
+                env = assume_role_as_service(
+                    self.stack, self.role_arn, self.service, self.session_name, source_arn=self.source_arn
+                )
                 self._expires = issued + datetime.timedelta(seconds=SESSION_SECONDS)
                 self._current = {
                     "AccessKeyId": env["AWS_ACCESS_KEY_ID"],

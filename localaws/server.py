@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import threading
 from http import HTTPStatus
@@ -27,6 +28,8 @@ from localaws import tls as tls_module
 from localaws.cloudwatch.evaluator import AlarmEvaluator
 from localaws.credentials import CredentialsEndpoint, RoleSession
 from localaws.faults import ApiFault, FaultInjector, JobFault, ModelFault
+from localaws.iam.enforcement import Enforcer
+from localaws.iam.principals import is_root_key
 from localaws.registry import BACKENDS, HANDLERS, install_patches
 from localaws.wire import ApiCall, AwsError, Signature, identify
 
@@ -37,7 +40,8 @@ class LocalAwsStack:
     """`tls=True` (the default) serves HTTPS with a certificate from a CA made at start
     (`ca_bundle`), as AWS endpoints do; `tls=False` serves plain HTTP, for tests that need a request
     without TLS (a bucket policy's `aws:SecureTransport` deny). `tls_hostnames`: more names the
-    certificate covers (a compose service name), besides localhost, 127.0.0.1 and ::1."""
+    certificate covers (a compose service name), besides localhost, 127.0.0.1 and ::1.
+    `enforce_iam`: IAM evaluated on every request (default on; `LOCALAWS_IAM=off` turns it off)."""
 
     def __init__(
         self,
@@ -46,6 +50,7 @@ class LocalAwsStack:
         tls: bool = True,
         tls_dir: Path | None = None,
         tls_hostnames: tuple[str, ...] = (),
+        enforce_iam: bool | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -54,6 +59,11 @@ class LocalAwsStack:
         self._own_tls_dir = tls_dir is None
         self.credentials = CredentialsEndpoint()
         self.faults = FaultInjector()
+        # IAM is enforced as on AWS unless LOCALAWS_IAM=off (a debugging escape hatch only).
+        if enforce_iam is None:
+            enforce_iam = os.environ.get("LOCALAWS_IAM", "on").lower() not in ("off", "0", "false")
+        self.enforce_iam = enforce_iam
+        self.iam = Enforcer()
         install_patches()
         self.alarms = AlarmEvaluator()  # CloudWatch evaluates alarms on its own schedule
         self.handlers = HANDLERS
@@ -150,9 +160,11 @@ class LocalAwsStack:
                 )
             return self._clients[key]
 
-    def role_session(self, role_arn: str, service: str, session_name: str) -> RoleSession:
-        """`role_arn`'s session for code `service` runs (trust policy honoured by STS)."""
-        return RoleSession(self, role_arn, service, session_name)
+    def role_session(
+        self, role_arn: str, service: str, session_name: str, source_arn: str | None = None
+    ) -> RoleSession:
+        """`role_arn`'s session for code `service` runs, for `source_arn` (trust policy honoured)."""
+        return RoleSession(self, role_arn, service, session_name, source_arn)
 
     def backend(self, service: str, account_id: str, region: str):
         key = (service, account_id, region)
@@ -176,19 +188,40 @@ class LocalAwsStack:
         if path.startswith(CONTROL_PREFIX):
             return self._control(environ, start_response, path[len(CONTROL_PREFIX) :])
         signature = Signature.from_environ(environ)
-        if signature is not None and set(signature.services) & (self.handled_services | self.faults.armed_services()):
-            body = get_input_stream(environ).read()
+        if signature is None:
+            return self._moto(environ, start_response)
+        checked = self.enforce_iam and not is_root_key(signature.access_key)
+        handled = set(signature.services) & (self.handled_services | self.faults.armed_services())
+        if not (checked or handled):  # the stack's own credentials on a moto operation: the fast path
+            return self._moto(environ, start_response)
+        body = get_input_stream(environ).read()
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        call = identify(environ, signature)
+        environ["wsgi.input"] = io.BytesIO(body)
+        if call is None:
+            if checked:
+                return _respond(start_response, 403, {}, _unidentified(signature))
+            return self._moto(environ, start_response)
+        call.stack = self
+        if checked:
+            token = environ.get("HTTP_X_AMZ_SECURITY_TOKEN") or _query_value(environ, "X-Amz-Security-Token")
+            denial = self.iam.authorize(call, signature.access_key, token, environ)
             environ["wsgi.input"] = io.BytesIO(body)
-            environ["CONTENT_LENGTH"] = str(len(body))
-            call = identify(environ, signature)
-            environ["wsgi.input"] = io.BytesIO(body)
-            if call is not None:
-                call.stack = self
-                answer = self._answer(call)
-                if answer is not None:
-                    status, headers, payload = answer
-                    return _respond(start_response, status, headers, payload)
+            if denial is not None:
+                _, headers, payload = call.respond(denial)
+                # moto's serializers take the status from the model's error shape; these codes have none
+                return _respond(start_response, denial.http_status_code, headers, payload)
+        if handled:
+            answer = self._answer(call)
+            if answer is not None:
+                status, headers, payload = answer
+                return _respond(start_response, status, headers, payload)
         return self._moto(environ, start_response)
+
+    def iam_exercised(self) -> list[dict[str, Any]]:
+        """Every IAM decision so far: principal (role ARN for a session), action, resource, decision, count."""
+        return self.iam.exercised.snapshot()
 
     def _answer(self, call: ApiCall) -> tuple[int, dict[str, str], bytes] | None:
         fault = self.faults.take_api_fault(call.service, call.operation)
@@ -219,6 +252,11 @@ class LocalAwsStack:
                 result = self.faults.snapshot()
             elif route == "faults":
                 result = self.faults.snapshot()
+            elif route == "iam/exercised" and method == "DELETE":
+                self.iam.exercised.clear()
+                result = []
+            elif route == "iam/exercised":
+                result = self.iam_exercised()
             elif route == "reset" and method == "POST":
                 self.reset()
                 result = {"status": "reset"}
@@ -227,6 +265,22 @@ class LocalAwsStack:
         except (TypeError, ValueError, KeyError) as err:
             return _respond(start_response, 400, {}, json.dumps({"error": str(err)}).encode())
         return _respond(start_response, 200, {}, json.dumps(result).encode())
+
+
+def _query_value(environ: dict[str, Any], name: str) -> str | None:
+    from urllib.parse import parse_qs
+
+    values = parse_qs(environ.get("QUERY_STRING", "")).get(name)
+    return values[0] if values else None
+
+
+def _unidentified(signature: Signature) -> bytes:
+    return json.dumps(
+        {
+            "__type": "AccessDeniedException",
+            "message": f"localaws has no IAM mapping for this {signature.signing_name} request: not identified",
+        }
+    ).encode()
 
 
 def _respond(start_response, status: int, headers: dict[str, str], body: bytes):

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from botocore.model import OperationModel
 from moto.core.exceptions import ServiceException
@@ -30,6 +31,7 @@ SERVICES_BY_SIGNING_NAME: dict[str, tuple[str, ...]] = {
     "events": ("events",),
 }
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
+_PRESIGNED = re.compile(r"([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 DEFAULT_ACCOUNT_ID = "123456789012"
 
 
@@ -55,6 +57,9 @@ class Signature:
     @classmethod
     def from_environ(cls, environ: dict[str, Any]) -> Signature | None:
         match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if match is None and "X-Amz-Credential=" in environ.get("QUERY_STRING", ""):  # a presigned URL
+            query = parse_qs(environ["QUERY_STRING"])
+            match = _PRESIGNED.fullmatch(query.get("X-Amz-Credential", [""])[0])
         if match is None:
             return None
         return cls(*match.groups())

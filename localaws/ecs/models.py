@@ -269,7 +269,7 @@ class EcsTaskBackend(AccountBackend):
         overrides = {o["name"]: o for o in task.overrides.get("containerOverrides", [])}
         td = task.task_definition
         if td.get("executionRoleArn"):
-            task.execution_session = self.stack.role_session(td["executionRoleArn"], ECS_TASKS, task.task_id)
+            task.execution_session = self.stack.role_session(td["executionRoleArn"], ECS_TASKS, task.task_id, task.arn)
         try:
             credentials = self._task_credentials(task)
             for container in task.containers:
@@ -294,7 +294,7 @@ class EcsTaskBackend(AccountBackend):
         role = task.task_definition.get("taskRoleArn")
         if not role:
             return None
-        session = self.stack.role_session(role, ECS_TASKS, task.task_id)
+        session = self.stack.role_session(role, ECS_TASKS, task.task_id, task.arn)
         try:
             session.current()  # the agent assumes the role before starting the containers
         except Exception as err:

@@ -338,7 +338,7 @@ class EndpointBackend(AccountBackend):
         role = model.get("ExecutionRoleArn")
         if not role:
             raise DeployError(f"model {spec['ModelName']!r} has no ExecutionRoleArn to read its ModelDataUrl with")
-        session = self.stack.role_session(role, "sagemaker.amazonaws.com", "SageMaker")
+        session = self.stack.role_session(role, "sagemaker.amazonaws.com", "SageMaker", self.arn(endpoint_name))
         try:
             session.current()
         except Exception as err:

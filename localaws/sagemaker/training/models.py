@@ -201,7 +201,7 @@ class TrainingBackend(AccountBackend):
 
     # --- the job's life ----------------------------------------------------------------------
     def _run(self, job: TrainingJob) -> None:
-        job.session = self.stack.role_session(job.request["RoleArn"], SAGEMAKER, "SageMaker")
+        job.session = self.stack.role_session(job.request["RoleArn"], SAGEMAKER, "SageMaker", job.arn)
         try:
             job.session.current()
         except Exception as err:  # CreateTrainingJob accepted it; SageMaker fails the job at start
