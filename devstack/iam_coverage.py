@@ -167,7 +167,11 @@ def _matches(pattern: str, value: str) -> bool:
 
 def unexercised(all_grants: Iterable[Grant], exercised: Iterable[dict[str, str]]) -> list[Grant]:
     """The grants no exercised (principal, action, resource) matched."""
-    calls = [(_role_of(e["principal"]), e["action"], e.get("resource") or "*") for e in exercised]
+    calls = [
+        (_role_of(e["principal"]), e["action"], e.get("resource") or "*")
+        for e in exercised
+        if e.get("decision", "Allow") == "Allow"  # a refused request used no grant
+    ]
     left = []
     for grant in all_grants:
         used = any(

@@ -7,8 +7,8 @@ behaviour, one module per concern, installed once per process by `install()`:
 - `rollback`: a resource that cannot be created fails the stack (`ROLLBACK_COMPLETE`), not a 500;
 - `recorded_only`: resource types moto does not model complete, with resolvable `Ref`/`GetAtt`;
 - `get_att`: `!GetAtt A.B.C` split at the first dot only;
-- `s3_buckets`, `log_groups`, `rds_instances`, `ecs_task_definitions`: resource properties and
-  updates moto's CloudFormation ignores.
+- `s3_buckets`, `log_groups`, `rds_instances`, `ecs_task_definitions`, `iam_roles`: resource
+  properties and updates moto's CloudFormation ignores.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from localaws.cloudformation.patches import (
     change_sets,
     ecs_task_definitions,
     get_att,
+    iam_roles,
     log_groups,
     parameters,
     rds_instances,
@@ -39,6 +40,7 @@ def install() -> None:
     parameters.install()
     s3_buckets.install()
     log_groups.install()
+    iam_roles.install()
     rds_instances.install()
     ecs_task_definitions.install()
     _installed = True
