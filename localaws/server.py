@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import shutil
 import threading
@@ -34,6 +35,7 @@ from localaws.registry import BACKENDS, HANDLERS, install_patches
 from localaws.wire import ApiCall, AwsError, Signature, identify
 
 CONTROL_PREFIX = "/_localaws/"
+logger = logging.getLogger(__name__)
 
 
 class LocalAwsStack:
@@ -206,7 +208,11 @@ class LocalAwsStack:
         call.stack = self
         if checked:
             token = environ.get("HTTP_X_AMZ_SECURITY_TOKEN") or _query_value(environ, "X-Amz-Security-Token")
-            denial = self.iam.authorize(call, signature.access_key, token, environ)
+            try:
+                denial = self.iam.authorize(call, signature.access_key, token, environ)
+            except Exception as err:  # a bug of ours must not let the request through unchecked
+                logger.exception("IAM evaluation of %s:%s failed", call.service, call.operation)
+                denial = AwsError("InternalFailure", f"localaws could not evaluate IAM for this request: {err!r}", 500)
             environ["wsgi.input"] = io.BytesIO(body)
             if denial is not None:
                 _, headers, payload = call.respond(denial)

@@ -10,21 +10,29 @@ with AWS's message naming principal, action and resource.
 from __future__ import annotations
 
 import time
-import warnings
 from datetime import UTC, datetime
 from typing import Any
+
+from moto.core import errors as moto_errors
 
 from localaws.iam import actions, policy, principals, resource_policies
 from localaws.iam.exercised import Exercised
 from localaws.wire import ApiCall, AwsError
 
-# moto warns when an error code has no shape in the service's model: these are AWS's own, common to
-# every service, and most models do not declare them.
-warnings.filterwarnings(
-    "ignore",
-    message=r"Exception\(AwsError\) with code (AccessDenied|AccessDeniedException|AuthorizationError|"
-    r"UnauthorizedOperation|UnrecognizedClientException|InvalidClientTokenId|InvalidAccessKeyId|InvalidToken) ",
+# moto warns when an error code has no shape in the service's model; these are AWS's own, common to
+# every service, and most models do not declare them: listed with moto's other common codes.
+_COMMON_CODES = (
+    "AccessDenied",
+    "AccessDeniedException",
+    "AuthorizationError",
+    "UnauthorizedOperation",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "InvalidAccessKeyId",
+    "InvalidToken",
+    "InternalFailure",
 )
+moto_errors.COMMON_ERROR_CODES.extend(c for c in _COMMON_CODES if c not in moto_errors.COMMON_ERROR_CODES)
 
 
 class Enforcer:
@@ -55,7 +63,34 @@ class Enforcer:
             decision = self.decide(principal, check, base, call.account_id, call.region)
             if not decision.allowed:
                 return access_denied(call, denied_message(principal, check, decision, call.service))
+        missing = _missing_object(call)
+        if missing is not None:
+            # S3 tells a missing key (404) only to callers allowed s3:ListBucket; others get 403.
+            check = actions.Check("s3:ListBucket", f"arn:aws:s3:::{missing}")
+            decision = self.decide(principal, check, base, call.account_id, call.region)
+            if not decision.allowed:
+                return access_denied(call, denied_message(principal, check, decision, call.service))
         return None
+
+    def authorize_role(
+        self,
+        role_arn: str,
+        action: str,
+        resource: str,
+        *,
+        region: str = "us-east-1",
+        session_name: str = "localaws",
+        context: dict[str, list[str]] | None = None,
+    ) -> AwsError | None:
+        """What a service does with a role it holds, checked like a request of that role's session:
+        None when allowed, else the AccessDenied error naming action and resource (recorded too)."""
+        principal = principals.role_session(role_arn, session_name)
+        check = actions.Check(action, resource, context or {})
+        base = request_context(principal, region, secure=True)
+        decision = self.decide(principal, check, base, principal.account_id, region)
+        if decision.allowed:
+            return None
+        return AwsError("AccessDenied", denied_message(principal, check, decision, action.split(":")[0]), 403)
 
     def decide(
         self,
@@ -67,9 +102,28 @@ class Enforcer:
     ) -> policy.Decision:
         document, must_allow = resource_policies.policy_for(check.action, check.resource, account_id, region)
         request = policy.Request(principal, check.action, check.resource, {**base, **check.context})
-        decision = policy.evaluate(request, principal.policies, document, resource_policy_must_allow=must_allow)
+        decision = policy.evaluate(
+            request,
+            principal.policies,
+            document,
+            resource_policy_must_allow=must_allow,
+            session_policies=principal.session_policies,
+        )
         self.exercised.record(principal.identity_arn, check.action, check.resource, decision.effect)
         return decision
+
+
+def _missing_object(call: ApiCall) -> str | None:
+    """The bucket of a GetObject/HeadObject whose key does not exist (None otherwise)."""
+    if call.service != "s3" or call.operation not in ("GetObject", "HeadObject"):
+        return None
+    from moto.s3.models import s3_backends
+
+    bucket, key = call.params.get("Bucket"), call.params.get("Key")
+    found = s3_backends[call.account_id][principals.PARTITION].buckets.get(bucket)
+    if found is None or key in found.keys:
+        return None
+    return bucket
 
 
 def request_context(

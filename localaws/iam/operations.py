@@ -56,26 +56,73 @@ def _deleted_keys(p: dict[str, Any], call: ApiCall) -> list[str]:
     return [o["Key"] for o in (p.get("Delete") or {}).get("Objects", []) if o.get("Key") is not None]
 
 
+def _kms_key_arn(key: str | None, call: ApiCall) -> str | None:
+    """The ARN of a customer managed key named any way; None for none or an AWS managed key
+    (`aws/s3`), whose key policy lets every principal of the account use it through S3."""
+    from moto.kms.models import kms_backends
+
+    if not key or str(key).startswith("alias/aws/") or ":alias/aws/" in str(key):
+        return None
+    backend = kms_backends[call.account_id][call.region]
+    try:
+        key_id = backend.any_id_to_key_id(str(key))
+    except Exception:  # an alias that names no key: S3 refuses the request itself
+        return None
+    if key_id is None or key_id not in backend.keys:
+        return None
+    return f"arn:aws:kms:{call.region}:{call.account_id}:key/{key_id}"
+
+
+def _kms_via_s3(call: ApiCall) -> dict[str, list[str]]:
+    return {"kms:ViaService": [f"s3.{call.region}.amazonaws.com"], "kms:CallerAccount": [call.account_id]}
+
+
+def _sse_kms_write(call: ApiCall) -> list[Check]:
+    """kms:GenerateDataKey on the key an SSE-KMS write uses: the request's, else the bucket's default."""
+    from moto.s3.models import s3_backends
+
+    p = call.params
+    key = p.get("SSEKMSKeyId")
+    if key is None and p.get("ServerSideEncryption") in (None, "aws:kms"):
+        bucket = s3_backends[call.account_id]["aws"].buckets.get(p.get("Bucket"))
+        rule = ((bucket.encryption or {}).get("Rule") or {}) if bucket is not None else {}
+        default = rule.get("ApplyServerSideEncryptionByDefault") or {}
+        if default.get("SSEAlgorithm") in ("aws:kms", "aws:kms:dsse"):
+            key = default.get("KMSMasterKeyID")
+    arn = _kms_key_arn(key, call)
+    return [Check("kms:GenerateDataKey", arn, _kms_via_s3(call))] if arn else []
+
+
+def _sse_kms_read(call: ApiCall) -> list[Check]:
+    """kms:Decrypt on the key an SSE-KMS object was written with."""
+    from moto.s3.models import s3_backends
+
+    bucket = s3_backends[call.account_id]["aws"].buckets.get(call.params.get("Bucket"))
+    found = bucket.keys.get(call.params.get("Key")) if bucket is not None else None
+    if found is None or getattr(found, "encryption", None) != "aws:kms":
+        return []
+    arn = _kms_key_arn(getattr(found, "kms_key_id", None), call)
+    return [Check("kms:Decrypt", arn, _kms_via_s3(call))] if arn else []
+
+
+def _both(*parts):
+    return lambda call: [check for part in parts for check in part(call)]
+
+
 S3_BUCKET = {"BucketName": "Bucket"}
 S3_OBJECT = {"BucketName": "Bucket", "ObjectName": "Key"}
 operation("s3", "ListObjectsV2", "ListObjects", "HeadBucket", action="s3:ListBucket", context=_s3_prefix, **S3_BUCKET)
 operation("s3", "ListObjectVersions", action="s3:ListBucketVersions", context=_s3_prefix, **S3_BUCKET)
 operation("s3", "ListMultipartUploads", action="s3:ListBucketMultipartUploads", **S3_BUCKET)
 operation("s3", "ListBuckets", action="s3:ListAllMyBuckets")
-operation("s3", "GetObject", "HeadObject", action="s3:GetObject", **S3_OBJECT)
+operation("s3", "GetObject", action="s3:GetObject", also=_sse_kms_read, **S3_OBJECT)
+operation("s3", "HeadObject", action="s3:GetObject", **S3_OBJECT)
 operation("s3", "GetObjectTagging", "PutObjectTagging", "DeleteObject", "AbortMultipartUpload", **S3_OBJECT)
 operation("s3", "ListParts", action="s3:ListMultipartUploadParts", **S3_OBJECT)
-operation(
-    "s3",
-    "PutObject",
-    "CreateMultipartUpload",
-    "UploadPart",
-    "CompleteMultipartUpload",
-    action="s3:PutObject",
-    **S3_OBJECT,
-)
+operation("s3", "PutObject", "CreateMultipartUpload", action="s3:PutObject", also=_sse_kms_write, **S3_OBJECT)
+operation("s3", "UploadPart", "CompleteMultipartUpload", action="s3:PutObject", **S3_OBJECT)
 operation("s3", "UploadPartCopy", action="s3:PutObject", also=_copy_source, **S3_OBJECT)
-operation("s3", "CopyObject", action="s3:PutObject", also=_copy_source, **S3_OBJECT)
+operation("s3", "CopyObject", action="s3:PutObject", also=_both(_copy_source, _sse_kms_write), **S3_OBJECT)
 operation("s3", "DeleteObjects", action="s3:DeleteObject", BucketName="Bucket", ObjectName=_deleted_keys)
 operation(
     "s3",
@@ -224,7 +271,7 @@ def _run_task_roles(call: ApiCall) -> list[Check]:
     overrides = call.params.get("overrides") or {}
     roles = [overrides.get("taskRoleArn"), overrides.get("executionRoleArn")]
     if definition is not None:
-        roles += [definition.task_role_arn, definition.execution_role_arn]
+        roles += [getattr(definition, "task_role_arn", None), getattr(definition, "execution_role_arn", None)]
     return pass_role(roles, "ecs-tasks.amazonaws.com")
 
 

@@ -66,15 +66,17 @@ def evaluate(
     """The decision for one (principal, action, resource) request."""
     identity = [s for p in identity_policies for s in statements(p)]
     resource = statements(resource_policy) if resource_policy else []
+    session = [s for p in session_policies for s in statements(p)]
     # 1. Explicit deny anywhere.
     if any(s.get("Effect") == "Deny" and applies(s, request, with_principal=False) for s in identity):
         return Decision(EXPLICIT_DENY, "with an explicit deny in an identity-based policy")
     if any(s.get("Effect") == "Deny" and applies(s, request, with_principal=True) for s in resource):
         return Decision(EXPLICIT_DENY, "with an explicit deny in a resource-based policy")
-    # 2. Allows.
+    if any(s.get("Effect") == "Deny" and applies(s, request, with_principal=False) for s in session):
+        return Decision(EXPLICIT_DENY, "with an explicit deny in a session policy")
+    # 2. Allows: a session policy narrows what the role's identity policies allow.
     identity_allows = any(s.get("Effect") == "Allow" and applies(s, request, with_principal=False) for s in identity)
-    if session_policies and identity_allows:
-        session = [s for p in session_policies for s in statements(p)]
+    if session and identity_allows:
         identity_allows = any(s.get("Effect") == "Allow" and applies(s, request, with_principal=False) for s in session)
     matches = {
         principal_match(s, request)

@@ -44,6 +44,8 @@ class Principal:
     session_name: str | None = None
     service: str | None = None  # for kind "service": the service principal, e.g. ecs-tasks.amazonaws.com
     policies: tuple[dict[str, Any], ...] = field(default=(), compare=False, repr=False)
+    # A session policy passed to AssumeRole: the session may do only what both it and the role allow.
+    session_policies: tuple[dict[str, Any], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def is_root(self) -> bool:
@@ -66,6 +68,26 @@ def root(account_id: str) -> Principal:
 def service_principal(service: str, account_id: str) -> Principal:
     """An AWS service acting for the account (e.g. assuming a role for a task it runs)."""
     return Principal(arn=service, account_id=account_id, kind="service", name=service, service=service)
+
+
+def role_session(role_arn: str, session_name: str) -> Principal:
+    """A session of `role_arn` a service holds for its own work (an ECS agent pulling the image
+    with the execution role, SageMaker reading training data with the execution role)."""
+    account_id = role_arn.split(":")[4]
+    try:
+        role = iam_backends[account_id][PARTITION].get_role_by_arn(role_arn)
+    except Exception:  # no such role: a session with no permissions
+        role = None
+    name = role_arn.split("/")[-1]
+    return Principal(
+        arn=f"arn:{PARTITION}:sts::{account_id}:assumed-role/{name}/{session_name}",
+        account_id=account_id,
+        kind="assumed-role",
+        name=name,
+        role_arn=role.arn if role is not None else role_arn,
+        session_name=session_name,
+        policies=_role_policies(role),
+    )
 
 
 def resolve(access_key: str, session_token: str | None) -> Principal:
@@ -95,7 +117,8 @@ def resolve(access_key: str, session_token: str | None) -> Principal:
             name=role_name,
             role_arn=role.arn if role is not None else session.role_arn,
             session_name=session.session_name,
-            policies=_role_policies(role) + _session_policy(session.policy),
+            policies=_role_policies(role),
+            session_policies=(_load(session.policy),) if session.policy else (),
         )
     if session_token:
         raise UnknownCredentials("InvalidToken")
@@ -121,11 +144,6 @@ def _documents(inline: dict[str, Any], managed: dict[str, Any]) -> tuple[dict[st
 
 def _role_policies(role: Any) -> tuple[dict[str, Any], ...]:
     return () if role is None else _documents(role.policies, role.managed_policies)
-
-
-def _session_policy(policy: str | None) -> tuple[dict[str, Any], ...]:
-    # A session policy only narrows what the role allows: not evaluated here (not used by the project).
-    return ()
 
 
 def _user_policies(iam: Any, user: Any) -> tuple[dict[str, Any], ...]:

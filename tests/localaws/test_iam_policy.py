@@ -222,6 +222,14 @@ def test_not_principal_deny_spares_the_named_principal():
     assert denied.effect == EXPLICIT_DENY
 
 
+def test_a_session_policy_narrows_the_role():
+    role = [policy(allow("s3:*"))]
+    narrow = [policy(allow("s3:GetObject", "arn:aws:s3:::b/*"))]
+    assert decide(role, "s3:GetObject", "arn:aws:s3:::b/k", session_policies=narrow).allowed
+    assert not decide(role, "s3:PutObject", "arn:aws:s3:::b/k", session_policies=narrow).allowed
+    assert not decide([], "s3:GetObject", "arn:aws:s3:::b/k", session_policies=narrow).allowed
+
+
 def test_a_single_statement_object_and_string_elements_are_accepted():
     identity = [
         {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": "*"}}

@@ -177,9 +177,8 @@ def test_runs_as_a_process_resets_on_request_and_stops_on_sigterm():
     try:
         url = f"http://127.0.0.1:{port}"
         assert process.stdout.readline().strip() == f"local AWS stack on {url}"
-        s3 = boto3.client(
-            "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-        )
+        root = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # the stack's own
+        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", **root)
         s3.create_bucket(Bucket="reset-test")
         remote = type("Remote", (), {"url": url})()
         control(remote, "faults", "POST", {"service": "s3", "operation": "ListObjectsV2"})
