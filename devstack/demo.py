@@ -163,7 +163,14 @@ def personalize_campaign(stack: LocalAwsStack, conf: dict) -> str:
         campaignArn=ssm.get_parameter(Name=api.CAMPAIGN_PARAMETER)["Parameter"]["Value"]
     )["campaign"]
     metrics = personalize.get_solution_metrics(solutionVersionArn=campaign["solutionVersionArn"])["metrics"]
-    api._clients.update({"ssm": ssm, "personalize-runtime": stack.client("personalize-runtime")})
+    # the function's code runs as the function's role (lambda.amazonaws.com), not as the stack
+    function = stack.client("lambda").get_function(FunctionName="mlops-recommendations-dev")["Configuration"]
+    role = stack.role_session(
+        function["Role"], "lambda.amazonaws.com", function["FunctionName"], function["FunctionArn"]
+    )
+    api._clients.update(
+        {"ssm": role.client("ssm", "us-east-1"), "personalize-runtime": role.client("personalize-runtime", "us-east-1")}
+    )
     event = {"pathParameters": {"userId": "12748"}, "queryStringParameters": {"numResults": "5"}}
     answer = api.handler(event, types.SimpleNamespace(aws_request_id="demo"))
     items = [i["itemId"] for i in json.loads(answer["body"]).get("items", [])]
