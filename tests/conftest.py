@@ -109,6 +109,24 @@ def platform(stack, account, deployer, airflow_db) -> dict[str, str]:
     }
 
 
+def service_role(stack, name: str, service: str, statements: list[dict]) -> str:
+    """A role `service` (e.g. sagemaker.amazonaws.com) may assume, with `statements` as its policy:
+    what a test's job or model server runs as, now that the stack hands code its role's session."""
+    iam = stack.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
+    try:
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    except iam.exceptions.EntityAlreadyExistsException:
+        iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+    iam.put_role_policy(
+        RoleName=name, PolicyName="job", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements})
+    )
+    return iam.get_role(RoleName=name)["Role"]["Arn"]
+
+
 def ssm_tree(stack, path: str) -> dict[str, tuple[str, int]]:
     """Every parameter under `path` (all pages): name -> (value, version)."""
     pages = stack.client("ssm").get_paginator("get_parameters_by_path").paginate(Path=path, Recursive=True)
