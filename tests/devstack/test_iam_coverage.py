@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from devstack.iam_coverage import INFRA, grants, unexercised
 
 INGEST = "arn:aws:iam::123456789012:role/mlops-preprocessing-dev-IngestTaskRole-ABCDEF123456"
@@ -61,3 +63,17 @@ def test_named_roles_match_by_their_name():
     left = labels(unexercised(grants([INFRA / "deployer.yaml"]), exercised))
     assert not any(label.startswith("DeployerRole/ReadTemplateParameters ") for label in left)
     assert any(label.startswith("DeployerRole/ProjectStacks ") for label in left)
+
+
+def test_every_grant_the_demo_did_not_exercise_is_justified_in_infra_readme():
+    """On the list `make demo` recorded (a fixture refreshed from `.local/demo/iam-exercised.json`):
+    a grant nothing used is either justified in infra/README.md's table or should go."""
+    import json
+
+    from devstack.iam_coverage import README, unjustified
+
+    recorded = json.loads((Path(__file__).with_name("data") / "iam-exercised-demo.json").read_text())
+    assert any(r["principal"].endswith(":role/mlops-airflow-dev") for r in recorded)
+    left = unexercised(grants(sorted(INFRA.glob("*.yaml"))), recorded)
+    missing = unjustified(left, README.read_text())
+    assert not missing, "grants neither exercised by the demo nor justified:\n" + "\n".join(g.label() for g in missing)
