@@ -9,6 +9,7 @@ The stack is deployed back with the real template afterwards, and the role holds
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -31,15 +32,25 @@ def without_put_on_output(template: str) -> str:
 
 
 def deploy(stack, template: str) -> None:
-    """Update the deployed stack with `template` (same parameters), as infra_bootstrap would."""
+    """Update the deployed stack with `template` (same parameters) through a change set, as
+    infra_bootstrap does."""
     cfn = stack.client("cloudformation")
     previous = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
-    cfn.update_stack(
+    name = f"permission-test-{uuid.uuid4().hex[:8]}"
+    cfn.create_change_set(
         StackName=STACK,
+        ChangeSetName=name,
+        ChangeSetType="UPDATE",
         TemplateBody=template,
-        Parameters=[{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True} for p in previous["Parameters"]],
+        Parameters=[
+            {"ParameterKey": p["ParameterKey"], "ParameterValue": p["ParameterValue"]} for p in previous["Parameters"]
+        ],
         Capabilities=["CAPABILITY_IAM"],
     )
+    cfn.get_waiter("change_set_create_complete").wait(
+        StackName=STACK, ChangeSetName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+    )
+    cfn.execute_change_set(StackName=STACK, ChangeSetName=name)
     cfn.get_waiter("stack_update_complete").wait(StackName=STACK, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
 
 
