@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import WaiterError
 
 from tests.dags.conftest import states
 from tests.dags.test_monthly_preprocessing import land
@@ -51,7 +52,16 @@ def deploy(stack, template: str) -> None:
         StackName=STACK, ChangeSetName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
     )
     cfn.execute_change_set(StackName=STACK, ChangeSetName=name)
-    cfn.get_waiter("stack_update_complete").wait(StackName=STACK, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    try:
+        cfn.get_waiter("stack_update_complete").wait(StackName=STACK, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    except WaiterError:
+        events = cfn.describe_stack_events(StackName=STACK)["StackEvents"]
+        reasons = [
+            f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}"
+            for e in events
+            if "FAILED" in e["ResourceStatus"]
+        ]
+        pytest.fail(f"update of {STACK} failed: {reasons[:5]}")
 
 
 def task_role_actions(stack) -> set[str]:
