@@ -32,20 +32,17 @@ def without_put_on_output(template: str) -> str:
     return head + sid + rest.replace(WRITE_OUTPUT, WRITE_OUTPUT.replace(" s3:PutObject,", ""), 1)
 
 
-def deploy(stack, template: str) -> None:
-    """Update the deployed stack with `template` (same parameters) through a change set, as
-    infra_bootstrap does."""
+def deploy(stack, template: str, parameters: dict[str, str]) -> None:
+    """Update the deployed stack with `template` and the parameters infra_bootstrap gives it,
+    through a change set, as infra_bootstrap does."""
     cfn = stack.client("cloudformation")
-    previous = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
     name = f"permission-test-{uuid.uuid4().hex[:8]}"
     cfn.create_change_set(
         StackName=STACK,
         ChangeSetName=name,
         ChangeSetType="UPDATE",
         TemplateBody=template,
-        Parameters=[
-            {"ParameterKey": p["ParameterKey"], "ParameterValue": p["ParameterValue"]} for p in previous["Parameters"]
-        ],
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         Capabilities=["CAPABILITY_IAM"],
     )
     cfn.get_waiter("change_set_create_complete").wait(
@@ -74,12 +71,13 @@ def task_role_actions(stack) -> set[str]:
 
 
 def test_removing_put_on_the_output_bucket_fails_preprocessing_with_access_denied(
-    dag, airflow_db, platform, aws_conn, capfd
+    dag, airflow_db, account, platform, aws_conn, capfd
 ):
     assert aws_conn.enforce_iam, "this test needs IAM enforced (LOCALAWS_IAM is off)"
     original = TEMPLATE.read_text()
+    parameters = {"Environment": "dev", **account["preprocessing"]}
     land(aws_conn, platform["InputBucket"], "2011-10")
-    deploy(aws_conn, without_put_on_output(original))
+    deploy(aws_conn, without_put_on_output(original), parameters)
     try:
         assert "s3:PutObject" not in task_role_actions(aws_conn)
         dag.get_task("preprocess").retries = 0
@@ -94,5 +92,5 @@ def test_removing_put_on_the_output_bucket_fails_preprocessing_with_access_denie
         assert "PreprocessingTaskRole" in logged and "is not authorized to perform: s3:PutObject" in logged
         assert f"arn:aws:s3:::{platform['OutputBucket']}/processed/month=2011-10/" in logged
     finally:
-        deploy(aws_conn, original)
+        deploy(aws_conn, original, parameters)
     assert "s3:PutObject" in task_role_actions(aws_conn)
