@@ -4,7 +4,8 @@ The local stack's IAM engine records every allowed request as (principal, action
 (`GET /_localaws/iam/exercised`; `make demo` saves it as `.local/demo/iam-exercised.json`). This
 module reads the templates' role policies, turns each (role, statement, action, resource) into a
 pattern - `${...}` of an account, region, parameter or generated name becomes `*`, a bucket's
-`.Arn` its name pattern - and lists the grants no recorded request matched. Each one left must be
+`.Arn` its name pattern - and lists the grants (role, statement, action) no recorded request
+matched on any of the statement's resources. Each one left must be
 justified in infra/README.md ("Grants the demo does not exercise"), or removed.
 
     python -m devstack.iam_coverage .local/demo/iam-exercised.json
@@ -37,7 +38,11 @@ class Grant:
     role_name: str  # pattern of its name (CloudFormation generates `<stack>-<LogicalId>-<suffix>`)
     sid: str
     action: str
-    resource: str  # pattern, IAM wildcards
+    resources: tuple[str, ...]  # patterns, IAM wildcards: the statement's resources
+
+    @property
+    def resource(self) -> str:
+        return ",".join(self.resources)
 
     def label(self) -> str:
         return f"{self.template} {self.role}/{self.sid or '-'} {self.action} {self.resource}"
@@ -122,7 +127,8 @@ def _listed(value: Any) -> list[Any]:
 
 
 def grants(paths: Iterable[Path]) -> list[Grant]:
-    """Every (role, statement, action, resource) an Allow statement of a role's policy grants."""
+    """Every (role, statement, action) an Allow statement of a role's policy grants, with the
+    statement's resources."""
     found: list[Grant] = []
     for path in paths:
         template = load_template(path)
@@ -137,18 +143,9 @@ def grants(paths: Iterable[Path]) -> list[Grant]:
                         continue  # an !If left unresolved: both branches are separate templates' business
                     if statement["Effect"] != "Allow":
                         continue
+                    targets = tuple(resolver.pattern(t) for t in _listed(statement.get("Resource", "*")))
                     for action in _listed(statement.get("Action", [])):
-                        for target in _listed(statement.get("Resource", "*")):
-                            found.append(
-                                Grant(
-                                    path.name,
-                                    logical,
-                                    role_name,
-                                    statement.get("Sid", ""),
-                                    action,
-                                    resolver.pattern(target),
-                                )
-                            )
+                        found.append(Grant(path.name, logical, role_name, statement.get("Sid", ""), action, targets))
     return found
 
 
@@ -177,7 +174,7 @@ def unexercised(all_grants: Iterable[Grant], exercised: Iterable[dict[str, str]]
         used = any(
             _matches(grant.role_name, role)
             and _matches(grant.action, action)
-            and (_matches(grant.resource, resource) or grant.resource == "*")
+            and any(pattern == "*" or _matches(pattern, resource) for pattern in grant.resources)
             for role, action, resource in calls
         )
         if not used:
@@ -208,8 +205,17 @@ def unjustified(left: Iterable[Grant], readme: str) -> list[Grant]:
     rows = justifications(readme)
 
     def names(grant: Grant, cell: str) -> bool:
-        by_sid = bool(grant.sid) and re.search(rf"\b{re.escape(grant.sid)}\b", cell) is not None
-        return "all statements" in cell or by_sid or grant.action in cell
+        """`all statements`; a Sid alone (its whole statement); `Sid: A, B` (those actions of it);
+        or the action itself."""
+        if "all statements" in cell or grant.action in cell:
+            return True
+        if not grant.sid or re.search(rf"\b{re.escape(grant.sid)}\b", cell) is None:
+            return False
+        listed = re.search(rf"\b{re.escape(grant.sid)}\b`?:\s*([^`|]*)", cell)
+        if listed is None:
+            return True
+        short = grant.action.split(":", 1)[-1]
+        return re.search(rf"\b{re.escape(short)}\b", listed.group(1)) is not None
 
     return [
         g

@@ -11,7 +11,7 @@ DEPLOYER = "arn:aws:iam::123456789012:role/mlops-airflow-dev"
 
 
 def labels(found) -> set[str]:
-    return {f"{g.role}/{g.sid} {g.action} {g.resource}" for g in found}
+    return {f"{g.role}/{g.sid} {g.action} {resource}" for g in found for resource in g.resources}
 
 
 def test_grants_resolve_names_to_patterns():
