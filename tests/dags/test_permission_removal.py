@@ -8,6 +8,7 @@ The stack is deployed back with the real template afterwards, and the role holds
 
 from __future__ import annotations
 
+import ast
 import json
 import uuid
 from pathlib import Path
@@ -65,7 +66,11 @@ def task_role_actions(stack) -> set[str]:
     iam = stack.client("iam")
     role = next(r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(f"{STACK}-PreprocessingTaskRole-"))
     document = iam.get_role_policy(RoleName=role["RoleName"], PolicyName="preprocessing-data")["PolicyDocument"]
-    document = json.loads(document) if isinstance(document, str) else document
+    if isinstance(document, str):  # moto answers a CloudFormation-made inline policy as a Python repr
+        try:
+            document = json.loads(document)
+        except ValueError:
+            document = ast.literal_eval(document)
     output = next(s for s in document["Statement"] if s.get("Sid") == "WriteOutput")
     return set(output["Action"])
 
