@@ -184,12 +184,16 @@ class JobProcess:
                     self.sink.flush()
                     last_flush = time.monotonic()
         code = self._proc.wait()
-        if self.release is not None:
-            self.release()
-        if self.sink is not None:
-            self.sink.flush()
-        # A signal death is reported the way Docker does: 128 + signal number.
-        self.on_exit(128 - code if code < 0 else code)
+        try:
+            if self.sink is not None:
+                self.sink.flush()
+        except Exception as err:  # the job has ended whatever its last log lines became
+            print(f"localaws: the last log lines of pid {self._proc.pid} were not shipped: {err}", file=sys.stderr)
+        finally:
+            if self.release is not None:
+                self.release()
+            # A signal death is reported the way Docker does: 128 + signal number.
+            self.on_exit(128 - code if code < 0 else code)
 
     def stop(self, grace_seconds: float = 30.0) -> None:
         """SIGTERM, then SIGKILL after the grace period, as ECS's stopTimeout does."""
