@@ -178,11 +178,15 @@ class JobProcess:
         assert self._proc is not None and self._proc.stdout is not None
         last_flush = time.monotonic()
         for line in self._proc.stdout:
-            if self.sink is not None:
+            if self.sink is None:
+                continue
+            try:
                 self.sink.write(line)
                 if time.monotonic() - last_flush > FLUSH_SECONDS:
                     self.sink.flush()
                     last_flush = time.monotonic()
+            except Exception as err:  # keep draining the pipe: the job must not block on its output
+                print(f"localaws: log lines of pid {self._proc.pid} were not shipped: {err}", file=sys.stderr)
         code = self._proc.wait()
         try:
             if self.sink is not None:
