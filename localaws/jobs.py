@@ -134,8 +134,11 @@ class CloudWatchLogSink:
         self.client.create_log_stream(logGroupName=self.group, logStreamName=self.stream)
 
     def write(self, line: str) -> None:
+        message = line.rstrip("\n")
+        if not message:  # PutLogEvents refuses an empty message; the awslogs driver skips blank lines
+            return
         with self._lock:
-            self._pending.append({"timestamp": int(time.time() * 1000), "message": line.rstrip("\n")})
+            self._pending.append({"timestamp": int(time.time() * 1000), "message": message})
             full = len(self._pending) >= MAX_BATCH
         if full:
             self.flush()
