@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -25,7 +26,8 @@ def control(stack, route: str, method: str = "GET", body: dict | None = None) ->
         method=method,
         data=json.dumps(body).encode() if body is not None else None,
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
+    context = ssl.create_default_context(cafile=stack.ca_bundle) if stack.ca_bundle else None
+    with urllib.request.urlopen(request, timeout=10, context=context) as response:
         return json.loads(response.read())
 
 
@@ -169,7 +171,7 @@ def test_runs_as_a_process_resets_on_request_and_stops_on_sigterm():
     """
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "localaws", "--port", str(port)],
+        [sys.executable, "-m", "localaws", "--port", str(port), "--no-tls"],  # the lifecycle, over plain HTTP
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
