@@ -182,7 +182,7 @@ def test_runs_as_a_process_resets_on_request_and_stops_on_sigterm():
         root = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # the stack's own
         s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", **root)
         s3.create_bucket(Bucket="reset-test")
-        remote = type("Remote", (), {"url": url})()
+        remote = type("Remote", (), {"url": url, "ca_bundle": None})()
         control(remote, "faults", "POST", {"service": "s3", "operation": "ListObjectsV2"})
         assert control(remote, "reset", "POST") == {"status": "reset"}
         assert control(remote, "faults") == {"api": [], "jobs": [], "models": []}
