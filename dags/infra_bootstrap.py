@@ -34,6 +34,21 @@ def task_key(stack_key: str) -> str:
     return stack_key.replace("-", "_")
 
 
+def deployer_output(stack_name: str, key: str) -> str:
+    """An output of the deployer stack (deployed by hand from infra/deployer.yaml)."""
+    from mlops.hooks.cloudformation import CloudFormationStackHook
+
+    stack = CloudFormationStackHook(aws_conn_id=AWS_CONN_ID).get_stack(stack_name)
+    outputs = CloudFormationStackHook.outputs_of(stack) if stack else {}
+    if key not in outputs:
+        raise ValueError(
+            f"no CloudFormation service role: stack {stack_name} (infra/deployer.yaml, deployed once by an "
+            f"administrator) {'has no output ' + key if stack else 'does not exist'}; deploy it, or set the "
+            "cloudformation_role_arn field or Variable"
+        )
+    return outputs[key]
+
+
 DOC = """
 ### Infrastructure bootstrap
 Deploys the stacks of `infra/` in dependency order with CloudFormation change sets: a stack is
@@ -53,6 +68,12 @@ Parameters per stack come from the Airflow Variable `infra_parameters` (JSON,
 and, for one run, from the `parameter_overrides` field of the trigger form, which wins.
 A stack left in `ROLLBACK_COMPLETE` by a failed first creation is deleted and recreated only when
 `recover_rollback_complete` is ticked.
+
+Stack operations run as the CloudFormation service role of `infra/deployer.yaml` (passed as
+`RoleARN`): Airflow's own role may pass it but cannot create IAM roles itself. The role is the
+`cloudformation_role_arn` field, else the Variable `cloudformation_role_arn`, else the
+`CloudFormationRoleArn` output of the `<project>-deployer-<environment>` stack a platform team
+deployed by hand.
 """
 
 
@@ -89,6 +110,12 @@ A stack left in `ROLLBACK_COMPLETE` by a failed first creation is deleted and re
         "recover_rollback_complete": Param(
             False, type="boolean", title="Delete and recreate stacks stuck in ROLLBACK_COMPLETE"
         ),
+        "cloudformation_role_arn": Param(
+            "",
+            type="string",
+            title="CloudFormation service role",
+            description="Empty: the Variable cloudformation_role_arn, else the deployer stack's CloudFormationRoleArn.",
+        ),
     },
 )
 def infra_bootstrap():
@@ -103,6 +130,8 @@ def infra_bootstrap():
         if unknown:
             raise ValueError(f"unknown stacks {unknown}; known: {sorted(STACKS)}")
         env, project = params["environment"], params["project"]
+        role_arn = params.get("cloudformation_role_arn") or Variable.get("cloudformation_role_arn", default="")
+        role_arn = role_arn or deployer_output(f"{project}-deployer-{env}", "CloudFormationRoleArn")
         common_tags = {"project": project, "environment": env, "managed-by": "airflow/infra_bootstrap"}
         specs = {
             key: {
@@ -115,6 +144,7 @@ def infra_bootstrap():
                 },
                 "tags": common_tags,
                 "recover_rollback_complete": params["recover_rollback_complete"],
+                "role_arn": role_arn,
             }
             for key in STACKS
         }
@@ -187,6 +217,7 @@ def infra_bootstrap():
             parameters=parameters,
             tags=plan_[field + "tags"],
             recover_rollback_complete=plan_[field + "recover_rollback_complete"],
+            role_arn=plan_[field + "role_arn"],
             trigger_rule="none_failed_min_one_success",
             execution_timeout=timedelta(hours=2),
         )

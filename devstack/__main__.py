@@ -23,7 +23,7 @@ from pathlib import Path
 
 from devstack.airflow_env import airflow_environment
 from devstack.mlflow_server import MlflowServer, ensure_artifact_bucket
-from devstack.provision import provision
+from devstack.provision import deployer_role_arn, provision
 from localaws.interrupt import Stopped, ignore_signals, raise_on_signals, wait_while
 from localaws.server import LocalAwsStack
 
@@ -36,6 +36,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-mlflow", action="store_true", help="do not start the MLflow server")
     parser.add_argument("--provision", action="store_true", help="create the platform's local resources")
     parser.add_argument("--access-log", action="store_true", help="log every request (werkzeug access log)")
+    parser.add_argument("--no-tls", action="store_true", help="plain HTTP (bucket policies then deny S3 calls)")
     parser.add_argument("--state-dir", type=Path, default=Path(".local"), help="where state and logs go")
     parser.add_argument("--airflow", action="store_true", help="also run `airflow standalone` (UI, scheduler, ...)")
     parser.add_argument("--airflow-port", type=int, default=8080, help="the Airflow UI / API server port")
@@ -55,22 +56,32 @@ def main(argv: list[str] | None = None) -> int:
     raise_on_signals()  # before anything starts: Ctrl-C or SIGTERM during start-up stops what has started
     stack = mlflow = airflow = None
     try:
-        stack = LocalAwsStack(args.host, args.port)
+        # the CA lives with the state, so `source airflow.env` finds it while the stack runs
+        stack = LocalAwsStack(args.host, args.port, tls=not args.no_tls, tls_dir=state_dir / "tls")
         stack.start()
         print(f"local AWS stack on {stack.url}", flush=True)
         if not args.no_mlflow:
             ensure_artifact_bucket(stack.client("s3"))
-            mlflow = MlflowServer(state_dir / "mlflow", stack.url, args.host, args.mlflow_port)
+            mlflow = MlflowServer(state_dir / "mlflow", stack.url, args.host, args.mlflow_port, stack.ca_bundle)
             mlflow.launch()
             print(f"MLflow tracking server starting (pid {mlflow.pid})", flush=True)
             mlflow.wait_healthy()
             print(f"MLflow tracking server on {mlflow.url}", flush=True)
-        infra_parameters = None
+        infra_parameters = deployer = None
         if args.provision:
             infra_parameters = provision(stack.client)
+            deployer = deployer_role_arn(stack.client)
             print(f"provisioned the account; stack parameters: {infra_parameters}", flush=True)
+            print(f"Airflow's connection assumes {deployer} (infra/deployer.yaml)", flush=True)
         env_file = state_dir / "airflow.env"
-        env = airflow_environment(state_dir / "airflow", stack.url, mlflow.url if mlflow else None, infra_parameters)
+        env = airflow_environment(
+            state_dir / "airflow",
+            stack.url,
+            mlflow.url if mlflow else None,
+            infra_parameters,
+            stack.ca_bundle,
+            deployer,
+        )
         write_env_file(env_file, env)
         print(f"Airflow environment: source {env_file}", flush=True)
         if args.airflow:

@@ -2,6 +2,11 @@
 
 Only the connection's `endpoint_url` (and the test credentials moto accepts) differ from a real
 deployment: the same `AIRFLOW_CONN_*` / `AIRFLOW_VAR_*` names carry an account's settings there.
+As on a real deployment, Airflow acts as the deployer role of `infra/deployer.yaml` (the
+connection's `role_arn`, assumed through STS by AwsBaseHook); login/password are only the base
+credentials that may assume it. The stack speaks HTTPS with its own CA: the connection's `verify`
+extra, and `AWS_CA_BUNDLE` for the clients the provider builds without it (the STS client that
+assumes the role).
 """
 
 from __future__ import annotations
@@ -15,15 +20,15 @@ from devstack.provision import DROP_PREFIX
 REGION = "us-east-1"
 
 
-def aws_connection(endpoint_url: str) -> str:
-    return json.dumps(
-        {
-            "conn_type": "aws",
-            "login": "testing",
-            "password": "testing",
-            "extra": {"region_name": REGION, "endpoint_url": endpoint_url},
-        }
-    )
+def aws_connection(endpoint_url: str, ca_bundle: str | None = None, role_arn: str | None = None) -> str:
+    extra: dict = {"region_name": REGION, "endpoint_url": endpoint_url}
+    if ca_bundle:
+        extra["verify"] = ca_bundle
+    if role_arn:
+        extra["role_arn"] = role_arn
+        # the provider's AssumeRole client ignores the global endpoint_url: STS's own entry
+        extra["service_config"] = {"sts": {"endpoint_url": endpoint_url}}
+    return json.dumps({"conn_type": "aws", "login": "testing", "password": "testing", "extra": extra})
 
 
 def airflow_environment(
@@ -31,6 +36,8 @@ def airflow_environment(
     aws_url: str,
     mlflow_url: str | None = None,
     infra_parameters: dict[str, dict[str, str]] | None = None,
+    ca_bundle: str | None = None,
+    deployer_role_arn: str | None = None,
 ) -> dict[str, str]:
     env = {
         "AIRFLOW_HOME": str(airflow_home),
@@ -41,11 +48,13 @@ def airflow_environment(
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home}/airflow.db",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-        "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(aws_url),
+        "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(aws_url, ca_bundle, deployer_role_arn),
         "AIRFLOW_VAR_RAW_DROP_PREFIX": DROP_PREFIX,
         "AWS_DEFAULT_REGION": REGION,
         "PYTHONPATH": f"{PROJECT_ROOT}:{PROJECT_ROOT / 'plugins'}",
     }
+    if ca_bundle:
+        env["AWS_CA_BUNDLE"] = ca_bundle
     if infra_parameters is not None:
         env["AIRFLOW_VAR_INFRA_PARAMETERS"] = json.dumps(infra_parameters)
     if mlflow_url:

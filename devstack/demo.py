@@ -22,11 +22,21 @@ from pathlib import Path
 from devstack import PROJECT_ROOT
 from devstack.airflow_env import airflow_environment
 from devstack.mlflow_server import MlflowServer, ensure_artifact_bucket
-from devstack.provision import provision
+from devstack.provision import deployer_role_arn, provision
 from localaws.interrupt import Stopped, ignore_signals, raise_on_signals
 from localaws.server import LocalAwsStack
 
 STATE_DIR = Path(os.environ.get("LOCAL_DIR", PROJECT_ROOT / ".local")) / "demo"
+EXERCISED_FILE = STATE_DIR / "iam-exercised.json"
+
+
+def write_exercised(stack: LocalAwsStack) -> None:
+    """What IAM decided during the demo - (principal, action, resource, decision, count) - for
+    `python -m devstack.iam_coverage`, which lists the template grants nothing used."""
+    records = stack.iam_exercised()
+    EXERCISED_FILE.write_text(json.dumps(records, indent=1) + "\n")
+    denied = [r for r in records if r["decision"] != "Allow"]
+    print(f"-- IAM: {len(records)} (principal, action, resource) decisions, {len(denied)} refused; {EXERCISED_FILE}")
 
 
 @dataclass
@@ -286,12 +296,17 @@ def run_demo() -> int:
     with LocalAwsStack(port=port) as stack:
         print(f"-- local AWS stack on {stack.url}", flush=True)
         ensure_artifact_bucket(stack.client("s3"))
-        with MlflowServer(STATE_DIR / "mlflow", stack.url, port=mlflow_port) as mlflow:
+        with MlflowServer(STATE_DIR / "mlflow", stack.url, port=mlflow_port, ca_bundle=stack.ca_bundle) as mlflow:
             print(f"-- MLflow on {mlflow.url}", flush=True)
             os.environ["MLFLOW_TRACKING_URI"] = mlflow.url  # for the step reports
             infra_parameters = provision(stack.client)
+            deployer = deployer_role_arn(stack.client)
             print(f"-- provisioned the account (network, partner drop): {infra_parameters}", flush=True)
-            env = {**os.environ, **airflow_environment(STATE_DIR / "airflow", stack.url, mlflow.url, infra_parameters)}
+            print(f"-- Airflow runs as {deployer} (infra/deployer.yaml); IAM enforced: {stack.enforce_iam}", flush=True)
+            airflow_env = airflow_environment(
+                STATE_DIR / "airflow", stack.url, mlflow.url, infra_parameters, stack.ca_bundle, deployer
+            )
+            env = {**os.environ, **airflow_env}
             subprocess.run(
                 [str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
                 env=env,
@@ -312,6 +327,7 @@ def run_demo() -> int:
                     results.append((step, ok, seconds, produced))
             finally:
                 ignore_signals()  # stopping MLflow and the stack runs to the end
+                write_exercised(stack)
     print("\n== summary")
     for step, ok, seconds, produced in results:
         print(f"{'ok  ' if ok else 'FAIL'} {step.dag_id:<22} {seconds:5.0f}s  {produced}")

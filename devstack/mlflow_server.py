@@ -1,5 +1,6 @@
 """The local MLflow tracking server: runs and registry in SQLite on local disk, artifacts in the
-local stack's S3 (proxied by the server, as on a managed tracking server)."""
+local stack's S3 (proxied by the server, as on a managed tracking server). The server itself
+speaks HTTP on loopback; its S3 client reaches the stack over HTTPS, trusting `ca_bundle`."""
 
 from __future__ import annotations
 
@@ -18,9 +19,17 @@ ARTIFACT_BUCKET = "mlflow-artifacts"
 
 
 class MlflowServer:
-    def __init__(self, state_dir: Path, aws_url: str, host: str = "127.0.0.1", port: int = 5001) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        aws_url: str,
+        host: str = "127.0.0.1",
+        port: int = 5001,
+        ca_bundle: str | None = None,
+    ) -> None:
         self.state_dir = Path(state_dir)
         self.aws_url = aws_url
+        self.ca_bundle = ca_bundle
         self.host = host
         self.port = port
         self._proc: subprocess.Popen | None = None
@@ -62,6 +71,8 @@ class MlflowServer:
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-1",
         }
+        if self.ca_bundle:
+            env["AWS_CA_BUNDLE"] = self.ca_bundle
         command = [
             sys.executable,
             "-m",

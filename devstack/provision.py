@@ -1,9 +1,11 @@
 """Provision the local account: what exists before the platform's stacks are deployed.
 
-A VPC with a private subnet (a real account has its network before any project arrives), and the
+A VPC with a private subnet (a real account has its network before any project arrives), the
 data partner's drop bucket with the real monthly files of `shared/datasets/online-retail/` and
-their SHA256SUMS. The platform's own resources come from `infra/` through the infra_bootstrap DAG,
-exactly as on AWS. Every step is idempotent.
+their SHA256SUMS, and the deployer stack (`infra/deployer.yaml`: the role Airflow runs as and the
+CloudFormation service role), deployed as the account's admin - the one step a platform team does
+by hand. The platform's own resources come from `infra/` through the infra_bootstrap DAG, as the
+deployer role, exactly as on AWS. Every step is idempotent.
 """
 
 from __future__ import annotations
@@ -11,9 +13,17 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+from devstack import PROJECT_ROOT
 from devstack.datasets import online_retail_dir
 
 ACCOUNT = "123456789012"  # moto's default account
+PROJECT = "mlops"
+ENVIRONMENT = "dev"
+DEPLOYER_STACK = f"{PROJECT}-deployer-{ENVIRONMENT}"
+DEPLOYER_TEMPLATE = PROJECT_ROOT / "infra" / "deployer.yaml"
+# Who may assume the deployer role: the account's admin credentials Airflow's connection holds
+# (self-hosted Airflow; MWAA assumes it as airflow-env.amazonaws.com).
+TRUSTED_PRINCIPAL = f"arn:aws:iam::{ACCOUNT}:root"
 DROP_BUCKET = "partner-drop"
 DROP_PREFIX = f"s3://{DROP_BUCKET}/online-retail"
 
@@ -65,7 +75,34 @@ def provision(client, dataset_dir: Path | None = None, months: list[str] | None 
     _private_bucket(s3, DROP_BUCKET)
     vpc_id, subnet_id = _network(ec2)
     upload_drop(s3, dataset_dir, months)
+    deploy_deployer(client("cloudformation"))
     return infra_parameters(vpc_id, [subnet_id])
+
+
+def deploy_deployer(cfn) -> dict[str, str]:
+    """Create the deployer stack once (as the admin: it creates IAM roles); returns its outputs."""
+    try:
+        stack = cfn.describe_stacks(StackName=DEPLOYER_STACK)["Stacks"][0]
+    except cfn.exceptions.ClientError:
+        cfn.create_stack(
+            StackName=DEPLOYER_STACK,
+            TemplateBody=DEPLOYER_TEMPLATE.read_text(),
+            Parameters=[
+                {"ParameterKey": "ProjectName", "ParameterValue": PROJECT},
+                {"ParameterKey": "Environment", "ParameterValue": ENVIRONMENT},
+                {"ParameterKey": "TrustedPrincipalArn", "ParameterValue": TRUSTED_PRINCIPAL},
+                {"ParameterKey": "DropBucketName", "ParameterValue": DROP_BUCKET},
+            ],
+            Capabilities=["CAPABILITY_NAMED_IAM"],
+        )
+        cfn.get_waiter("stack_create_complete").wait(StackName=DEPLOYER_STACK, WaiterConfig={"Delay": 1})
+        stack = cfn.describe_stacks(StackName=DEPLOYER_STACK)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def deployer_role_arn(client) -> str:
+    """The role Airflow's connection assumes (`role_arn`), from the deployer stack's outputs."""
+    return deploy_deployer(client("cloudformation"))["DeployerRoleArn"]
 
 
 def infra_parameters(vpc_id: str, subnet_ids: list[str]) -> dict[str, dict[str, str]]:

@@ -2,8 +2,10 @@
 
 ECS tasks, SageMaker training jobs and endpoint model servers share this: an image is looked up
 in `images.toml` (the local stand-in for pulling it), the process gets the container's environment
-plus `AWS_ENDPOINT_URL` pointing back at the local stack, and every line it prints becomes a log
-event in the group and stream the job definition names.
+plus `AWS_ENDPOINT_URL` pointing back at the local stack (`AWS_CA_BUNDLE`: its CA), and every line
+it prints becomes a log event in the group and stream the job definition names. Credentials are
+the job's role session, served as the ECS agent does (`localaws.credentials`), or none at all:
+never the stack's own keys.
 """
 
 from __future__ import annotations
@@ -82,19 +84,33 @@ def container_argv(image: str, entry_point: Sequence[str] | None, command: Seque
     return argv + list(command or [])
 
 
-def job_environment(endpoint_url: str, region: str, variables: dict[str, str]) -> dict[str, str]:
+def job_environment(
+    endpoint_url: str,
+    region: str,
+    variables: dict[str, str],
+    credentials: dict[str, str] | None = None,
+    ca_bundle: str | None = None,
+) -> dict[str, str]:
+    """The container's environment. `credentials`: the variables that make its SDK fetch its
+    role's session (`CredentialsEndpoint.register`); None - a task without a task role - leaves it
+    without credentials, as on AWS."""
     env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
     env.update(
         {
             "PYTHONPATH": str(PROJECT_ROOT),
             "PYTHONUNBUFFERED": "1",
             "AWS_ENDPOINT_URL": endpoint_url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
+            # no shared config or credentials file of the machine's user either
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
         }
     )
+    if ca_bundle:
+        env["AWS_CA_BUNDLE"] = ca_bundle
+    env.update(credentials or {})
     env.update(variables)
     return env
 
@@ -119,7 +135,7 @@ class CloudWatchLogSink:
 
     def write(self, line: str) -> None:
         message = line.rstrip("\n")
-        if not message:  # PutLogEvents requires 1+ characters; the awslogs driver skips empty lines
+        if not message:  # PutLogEvents refuses an empty message; the awslogs driver skips blank lines
             return
         with self._lock:
             self._pending.append({"timestamp": int(time.time() * 1000), "message": message})
@@ -143,6 +159,8 @@ class JobProcess:
     sink: CloudWatchLogSink | None
     on_exit: Callable[[int], None]
     cwd: Path = PROJECT_ROOT
+    # called once the process has ended, before on_exit: its role's credentials stop being served
+    release: Callable[[], None] | None = None
     _proc: subprocess.Popen | None = field(default=None, init=False)
 
     def start(self) -> None:
@@ -163,16 +181,26 @@ class JobProcess:
         assert self._proc is not None and self._proc.stdout is not None
         last_flush = time.monotonic()
         for line in self._proc.stdout:
-            if self.sink is not None:
+            if self.sink is None:
+                continue
+            try:
                 self.sink.write(line)
                 if time.monotonic() - last_flush > FLUSH_SECONDS:
                     self.sink.flush()
                     last_flush = time.monotonic()
+            except Exception as err:  # keep draining the pipe: the job must not block on its output
+                print(f"localaws: log lines of pid {self._proc.pid} were not shipped: {err}", file=sys.stderr)
         code = self._proc.wait()
-        if self.sink is not None:
-            self.sink.flush()
-        # A signal death is reported the way Docker does: 128 + signal number.
-        self.on_exit(128 - code if code < 0 else code)
+        try:
+            if self.sink is not None:
+                self.sink.flush()
+        except Exception as err:  # the job has ended whatever its last log lines became
+            print(f"localaws: the last log lines of pid {self._proc.pid} were not shipped: {err}", file=sys.stderr)
+        finally:
+            if self.release is not None:
+                self.release()
+            # A signal death is reported the way Docker does: 128 + signal number.
+            self.on_exit(128 - code if code < 0 else code)
 
     def stop(self, grace_seconds: float = 30.0) -> None:
         """SIGTERM, then SIGKILL after the grace period, as ECS's stopTimeout does."""

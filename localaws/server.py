@@ -15,8 +15,10 @@ import io
 import json
 import logging
 import os
+import shutil
 import threading
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -25,8 +27,10 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 from werkzeug.wsgi import get_input_stream
 
+from localaws import tls as tls_module
 from localaws.apigateway import responses as execute_api
 from localaws.cloudwatch.evaluator import AlarmEvaluator
+from localaws.credentials import CredentialsEndpoint, RoleSession
 from localaws.faults import ApiFault, FaultInjector, JobFault, ModelFault
 from localaws.iam.enforcement import Enforcer
 from localaws.iam.principals import is_root_key
@@ -38,9 +42,27 @@ logger = logging.getLogger(__name__)
 
 
 class LocalAwsStack:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, enforce_iam: bool | None = None) -> None:
+    """`tls=True` (the default) serves HTTPS with a certificate from a CA made at start
+    (`ca_bundle`), as AWS endpoints do; `tls=False` serves plain HTTP, for tests that need a request
+    without TLS (a bucket policy's `aws:SecureTransport` deny). `tls_hostnames`: more names the
+    certificate covers (a compose service name), besides localhost, 127.0.0.1 and ::1.
+    `enforce_iam`: IAM evaluated on every request (default on; `LOCALAWS_IAM=off` turns it off)."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: bool = True,
+        tls_dir: Path | None = None,
+        tls_hostnames: tuple[str, ...] = (),
+        enforce_iam: bool | None = None,
+    ) -> None:
         self.host = host
         self.port = port
+        self.tls = tls
+        self.certificates = tls_module.create(tls_dir, (*tls_hostnames, host)) if tls else None
+        self._own_tls_dir = tls_dir is None
+        self.credentials = CredentialsEndpoint()
         self.faults = FaultInjector()
         # IAM is enforced as on AWS unless LOCALAWS_IAM=off (a debugging escape hatch only).
         if enforce_iam is None:
@@ -61,19 +83,39 @@ class LocalAwsStack:
     # --- lifecycle ---------------------------------------------------------------------------
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def ca_bundle(self) -> str | None:
+        """Path of the CA certificate clients must trust (None without TLS)."""
+        return str(self.certificates.ca_bundle) if self.certificates is not None else None
+
+    @property
+    def verify(self) -> str | bool:
+        """boto3's `verify=` for this stack."""
+        return self.ca_bundle if self.ca_bundle is not None else True
+
+    def _make_server(self):
+        server = make_server(
+            self.host,
+            self.port,
+            self,
+            threaded=True,
+            request_handler=MotoRequestHandler,
+            ssl_context=self.certificates.server_context() if self.certificates is not None else None,
+        )
+        self.port = server.server_port
+        return server
 
     def start(self) -> LocalAwsStack:
-        self._server = make_server(self.host, self.port, self, threaded=True, request_handler=MotoRequestHandler)
-        self.port = self._server.server_port
+        self._server = self._make_server()
         self._thread = threading.Thread(target=self._server.serve_forever, name="localaws", daemon=True)
         self._thread.start()
         self.alarms.start()
         return self
 
     def serve_forever(self) -> None:
-        self._server = make_server(self.host, self.port, self, threaded=True, request_handler=MotoRequestHandler)
-        self.port = self._server.server_port
+        self._server = self._make_server()
         self.alarms.start()
         try:
             self._server.serve_forever()
@@ -88,6 +130,9 @@ class LocalAwsStack:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.credentials.stop()
+        if self.certificates is not None and self._own_tls_dir:
+            shutil.rmtree(self.certificates.directory, ignore_errors=True)
 
     def _shutdown_backends(self) -> None:
         with self._lock:
@@ -103,7 +148,9 @@ class LocalAwsStack:
 
     # --- what handlers use -------------------------------------------------------------------
     def client(self, service: str, region: str = "us-east-1"):
-        """A boto3 client on this stack: how handlers read and write the state moto keeps."""
+        """A boto3 client on this stack as the account's root: how handlers read and write the
+        state moto keeps, and how the harness provisions what a platform team does by hand. Work
+        AWS does as a job's role goes through `role_session(...).client(...)` instead."""
         key = (service, region)
         with self._lock:
             if key not in self._clients:
@@ -111,11 +158,18 @@ class LocalAwsStack:
                     service,
                     region_name=region,
                     endpoint_url=self.url,
+                    verify=self.verify,
                     aws_access_key_id="testing",
                     aws_secret_access_key="testing",
                     config=Config(retries={"mode": "standard", "max_attempts": 3}),
                 )
             return self._clients[key]
+
+    def role_session(
+        self, role_arn: str, service: str, session_name: str, source_arn: str | None = None
+    ) -> RoleSession:
+        """`role_arn`'s session for code `service` runs, for `source_arn` (trust policy honoured)."""
+        return RoleSession(self, role_arn, service, session_name, source_arn)
 
     def backend(self, service: str, account_id: str, region: str):
         key = (service, account_id, region)

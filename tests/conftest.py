@@ -58,10 +58,15 @@ def airflow_db() -> Path:
 
 @pytest.fixture(scope="session")
 def stack():
+    """The local stack over HTTPS; every boto3 client of this process trusts its CA."""
     from localaws.server import LocalAwsStack
 
     with LocalAwsStack() as running:
-        yield running
+        os.environ["AWS_CA_BUNDLE"] = running.ca_bundle
+        try:
+            yield running
+        finally:
+            os.environ.pop("AWS_CA_BUNDLE", None)
 
 
 @pytest.fixture(scope="session")
@@ -76,13 +81,22 @@ def account(stack) -> dict[str, dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def platform(stack, account, airflow_db) -> dict[str, str]:
+def deployer(stack, account) -> str:
+    """The Airflow deployer role (infra/deployer.yaml, deployed by provisioning as the admin):
+    what the `aws_default` connection assumes."""
+    from devstack.provision import deployer_role_arn
+
+    return deployer_role_arn(stack.client)
+
+
+@pytest.fixture(scope="session")
+def platform(stack, account, deployer, airflow_db) -> dict[str, str]:
     """The platform's stacks deployed by the infra_bootstrap DAG; returns the preprocessing stack's
     published outputs (what most DAGs read)."""
     from airflow.dag_processing.dagbag import DagBag
 
     previous = os.environ.get("AIRFLOW_CONN_AWS_DEFAULT")
-    os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection(stack.url)
+    os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection(stack.url, stack.ca_bundle, deployer)
     try:
         dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "infra_bootstrap.py")).get_dag("infra_bootstrap")
         run = dag.test()
@@ -95,6 +109,24 @@ def platform(stack, account, airflow_db) -> dict[str, str]:
     }
 
 
+def service_role(stack, name: str, service: str, statements: list[dict]) -> str:
+    """A role `service` (e.g. sagemaker.amazonaws.com) may assume, with `statements` as its policy:
+    what a test's job or model server runs as, now that the stack hands code its role's session."""
+    iam = stack.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
+    try:
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    except iam.exceptions.EntityAlreadyExistsException:
+        iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+    iam.put_role_policy(
+        RoleName=name, PolicyName="job", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements})
+    )
+    return iam.get_role(RoleName=name)["Role"]["Arn"]
+
+
 def ssm_tree(stack, path: str) -> dict[str, tuple[str, int]]:
     """Every parameter under `path` (all pages): name -> (value, version)."""
     pages = stack.client("ssm").get_paginator("get_parameters_by_path").paginate(Path=path, Recursive=True)
@@ -102,9 +134,9 @@ def ssm_tree(stack, path: str) -> dict[str, tuple[str, int]]:
 
 
 @pytest.fixture
-def aws_conn(stack, monkeypatch):
-    """Points the `aws_default` connection at the local stack for one test."""
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection(stack.url))
+def aws_conn(stack, deployer, monkeypatch):
+    """Points the `aws_default` connection at the local stack for one test, as the deployer role."""
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection(stack.url, stack.ca_bundle, deployer))
     return stack
 
 
@@ -134,7 +166,8 @@ def mlflow_server(stack, tmp_path_factory):
     from devstack.mlflow_server import MlflowServer, ensure_artifact_bucket
 
     ensure_artifact_bucket(stack.client("s3"))
-    with MlflowServer(tmp_path_factory.mktemp("mlflow"), stack.url, port=free_port()) as server:
+    state = tmp_path_factory.mktemp("mlflow")
+    with MlflowServer(state, stack.url, port=free_port(), ca_bundle=stack.ca_bundle) as server:
         yield server
 
 

@@ -3,11 +3,17 @@
 moto keeps clusters and task definitions (read back through its public API); this module owns the
 tasks, because moto 5.2.5's RunTask fails for Fargate with awsvpc and cannot run anything.
 Lifecycle: PENDING (pull delay) -> RUNNING (process alive) -> STOPPED (exit code, stop reason).
+
+Identities, as ECS uses them: the containers get the task role's session (`taskRoleArn`) from the
+credentials endpoint, or no credentials when the definition has no task role; what the agent does
+for the task - the registry check before the pull and the awslogs driver - runs as the execution
+role (`executionRoleArn`), so a missing grant there fails the task the way it fails on AWS.
 """
 
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 import uuid
@@ -16,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from localaws.backends import AccountBackend
+from localaws.credentials import RoleSession
 from localaws.jobs import (
     CloudWatchLogSink,
     JobProcess,
@@ -27,6 +34,8 @@ from localaws.jobs import (
 from localaws.wire import AwsError
 
 PENDING_SECONDS = 0.5
+ECS_TASKS = "ecs-tasks.amazonaws.com"
+_ECR_IMAGE = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([^:@]+)(?::([^@]+))?(?:@(.+))?$")
 
 
 def _now() -> datetime:
@@ -85,6 +94,8 @@ class Task:
     stopped_reason: str | None = None
     processes: list[JobProcess] = field(default_factory=list)
     version: int = 1
+    execution_session: RoleSession | None = None
+    credential_ids: list[str] = field(default_factory=list)
 
     @property
     def task_id(self) -> str:
@@ -191,6 +202,19 @@ class EcsTaskBackend(AccountBackend):
                 "InvalidParameterException",
                 "Task definition does not support launch_type FARGATE.",
             )
+        if launch_type == "FARGATE" and not td.get("executionRoleArn"):
+            # Registration-time checks on AWS; moto registers such definitions, so the run says it.
+            for container in td["containerDefinitions"]:
+                if (container.get("logConfiguration") or {}).get("logDriver") == "awslogs":
+                    raise AwsError(
+                        "ClientException",
+                        "Fargate requires task definition to have execution role ARN to support log driver awslogs.",
+                    )
+                if _ECR_IMAGE.match(container["image"]):
+                    raise AwsError(
+                        "ClientException",
+                        "Fargate requires task definition to have execution role ARN to support ECR images.",
+                    )
         for level in ("cpu", "memory"):
             if launch_type == "FARGATE" and not td.get(level):
                 # AWS refuses this at registration; moto registers it, so the run is where we say it.
@@ -243,11 +267,16 @@ class EcsTaskBackend(AccountBackend):
                 return
             pending = {c.name for c in task.containers}
         overrides = {o["name"]: o for o in task.overrides.get("containerOverrides", [])}
+        td = task.task_definition
+        if td.get("executionRoleArn"):
+            task.execution_session = self.stack.role_session(td["executionRoleArn"], ECS_TASKS, task.task_id, task.arn)
         try:
+            credentials = self._task_credentials(task)
             for container in task.containers:
-                process = self._process_for(task, container, overrides.get(container.name, {}), pending)
+                process = self._process_for(task, container, overrides.get(container.name, {}), pending, credentials)
                 task.processes.append(process)
         except _StartFailure as failure:
+            self._release(task)
             self._fail_to_start(task, failure.container, str(failure))
             return
         with self._lock:
@@ -259,7 +288,63 @@ class EcsTaskBackend(AccountBackend):
         for process in task.processes:
             process.start()
 
-    def _process_for(self, task: Task, container: Container, override: dict, pending: set[str]) -> JobProcess:
+    def _task_credentials(self, task: Task) -> dict[str, str] | None:
+        """The containers' credentials: the task role's session from the credentials endpoint
+        (None without a task role: the SDK in the container then finds none, as on AWS)."""
+        role = task.task_definition.get("taskRoleArn")
+        if not role:
+            return None
+        session = self.stack.role_session(role, ECS_TASKS, task.task_id, task.arn)
+        try:
+            session.current()  # the agent assumes the role before starting the containers
+        except Exception as err:
+            raise _StartFailure(
+                task.containers[0],
+                f"ResourceInitializationError: failed to assume the task role {role}: {_error_text(err)}",
+            ) from err
+        ident, env = self.stack.credentials.register(session)
+        task.credential_ids.append(ident)
+        return env
+
+    def _release(self, task: Task) -> None:
+        for ident in task.credential_ids:
+            self.stack.credentials.unregister(ident)
+
+    def _check_pull(self, task: Task, container: Container) -> None:
+        """What the agent does before pulling from ECR, as the execution role: the registry's
+        authorization token and the image manifest. Only a refusal stops the task here; the image
+        itself is the local stand-in from images.toml."""
+        match = _ECR_IMAGE.match(container.image)
+        if match is None or task.execution_session is None:
+            return
+        _, region, repository, tag, digest = match.groups()
+        ecr = task.execution_session.client("ecr", region)
+        try:
+            ecr.get_authorization_token()
+        except ecr.exceptions.ClientError as err:
+            if _denied(err):
+                raise _StartFailure(
+                    container,
+                    "ResourceInitializationError: unable to pull secrets or registry auth: execution resource "
+                    "retrieval failed: unable to retrieve ecr registry auth: service call has been retried 3 "
+                    f"time(s): {_error_text(err)}",
+                ) from err
+            raise
+        image_id = {"imageDigest": digest} if digest else {"imageTag": tag or "latest"}
+        try:
+            ecr.batch_get_image(repositoryName=repository, imageIds=[image_id])
+        except ecr.exceptions.ClientError as err:
+            if _denied(err):
+                raise _StartFailure(
+                    container,
+                    f"CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve "
+                    f"ref {container.image}: {_error_text(err)}",
+                ) from err
+            # a repository or image moto does not have: the local entry point stands in for it
+
+    def _process_for(
+        self, task: Task, container: Container, override: dict, pending: set[str], credentials: dict[str, str] | None
+    ) -> JobProcess:
         definition = container.definition
         env = {e["name"]: e["value"] for e in definition.get("environment", [])}
         env.update({e["name"]: e["value"] for e in override.get("environment", [])})
@@ -281,6 +366,7 @@ class EcsTaskBackend(AccountBackend):
                 container,
                 f"CannotPullContainerError: pull image manifest has been retried 5 time(s): {err}",
             ) from err
+        self._check_pull(task, container)
         refusal = image_refusal(container.image) if fault is None else None
         if refusal is not None:
             # As on AWS: the container starts, its Python fails on the code, the essential container
@@ -295,7 +381,7 @@ class EcsTaskBackend(AccountBackend):
 
         return JobProcess(
             argv=argv,
-            env=job_environment(self.stack.url, self.region, env),
+            env=job_environment(self.stack.url, self.region, env, credentials, self.stack.ca_bundle),
             sink=sink,
             on_exit=on_exit,
         )
@@ -313,8 +399,12 @@ class EcsTaskBackend(AccountBackend):
             )
         region = options.get("awslogs-region", self.region)
         stream = f"{prefix}/{container.name}/{task.task_id}" if prefix else task.task_id
+        if task.execution_session is None:  # EC2 launch type: the container instance's role
+            logs = self.stack.client("logs", region)
+        else:  # the awslogs driver writes with the task's execution role
+            logs = task.execution_session.client("logs", region)
         sink = CloudWatchLogSink(
-            self.stack.client("logs", region),
+            logs,
             group,
             stream,
             create_group=options.get("awslogs-create-group") == "true",
@@ -325,7 +415,7 @@ class EcsTaskBackend(AccountBackend):
             raise _StartFailure(
                 container,
                 f"ResourceInitializationError: failed to validate logger args: "
-                f"The specified log group {group} does not exist or cannot be written: {err}",
+                f"The specified log group {group} does not exist or cannot be written: {_error_text(err)}",
             ) from err
         return sink
 
@@ -334,6 +424,8 @@ class EcsTaskBackend(AccountBackend):
             container.exit_code = code
             container.last_status = "STOPPED"
             pending.discard(container.name)
+            if not pending:
+                self._release(task)
             essential = container.definition.get("essential", True)
             if task.stop_code is None and essential:
                 task.stop_code = "EssentialContainerExited"
@@ -438,6 +530,17 @@ class _StartFailure(Exception):
     def __init__(self, container: Container, message: str) -> None:
         super().__init__(message)
         self.container = container
+
+
+def _denied(err: Exception) -> bool:
+    code = getattr(err, "response", {}).get("Error", {}).get("Code", "")
+    return code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation")
+
+
+def _error_text(err: Exception) -> str:
+    """`Code: message`, as the agent reports an AWS error."""
+    error = getattr(err, "response", {}).get("Error", {})
+    return f"{error['Code']}: {error.get('Message', '')}" if error.get("Code") else str(err)
 
 
 def _same_cluster(cluster_arn: str, ref: str) -> bool:

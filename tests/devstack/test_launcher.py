@@ -136,10 +136,12 @@ def test_without_mlflow_writes_the_airflow_env_and_stops_on_sigterm(launcher_fac
     launcher = launcher_factory("--no-mlflow")
     launcher.wait_for("Airflow environment: source ", 60)
     env_file = launcher.state_dir / "airflow.env"
-    assert f'"endpoint_url": "http://127.0.0.1:{launcher.port}"' in env_file.read_text()
+    exported = env_file.read_text()
+    assert f'"endpoint_url": "https://127.0.0.1:{launcher.port}"' in exported
+    assert f"AWS_CA_BUNDLE={launcher.state_dir / 'tls' / 'ca.pem'}" in exported
     assert launcher.stop(signal.SIGTERM) < 5
     assert launcher.process.returncode == 0, launcher.lines
-    assert launcher.lines[0] == f"local AWS stack on http://127.0.0.1:{launcher.port}"
+    assert launcher.lines[0] == f"local AWS stack on https://127.0.0.1:{launcher.port}"
 
 
 def test_sigterm_once_serving_stops_mlflow_and_the_stack(launcher_factory):

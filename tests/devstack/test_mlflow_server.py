@@ -18,7 +18,7 @@ def test_runs_metrics_and_artifacts_land_where_expected(stack, tmp_path):
     from mlflow.tracking import MlflowClient
 
     ensure_artifact_bucket(stack.client("s3"))
-    with MlflowServer(tmp_path / "mlflow", stack.url, port=free_port()) as server:
+    with MlflowServer(tmp_path / "mlflow", stack.url, port=free_port(), ca_bundle=stack.ca_bundle) as server:
         group = os.getpgid(server._proc.pid)
         client = MlflowClient(tracking_uri=server.url)
         experiment = client.create_experiment("localaws-test")

@@ -185,6 +185,7 @@ def test_entry_point_exits_non_zero_with_the_error_on_stderr(stack, buckets):
         env={
             **env,
             "AWS_ENDPOINT_URL": stack.url,
+            "AWS_CA_BUNDLE": stack.ca_bundle,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-1",

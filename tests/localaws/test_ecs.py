@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 import uuid
 
@@ -14,6 +15,22 @@ CLUSTER = "ecs-test"
 LOG_GROUP = "/ecs/ecs-test"
 
 
+ECS_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+
+
+def ecs_role(iam, name: str, statements: list[dict]) -> str:
+    """A role ECS tasks may assume, with `statements` as its inline policy (created once)."""
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(ECS_TRUST))
+    iam.put_role_policy(
+        RoleName=name, PolicyName="p", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements})
+    )
+    return iam.get_role(RoleName=name)["Role"]["Arn"]
+
+
 @pytest.fixture(scope="module")
 def ecs_env(stack):
     ecs, logs, ec2 = stack.client("ecs"), stack.client("logs"), stack.client("ec2")
@@ -22,17 +39,42 @@ def ecs_env(stack):
         logs.create_log_group(logGroupName=LOG_GROUP)
     vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
-    return {"ecs": ecs, "logs": logs, "subnet": subnet}
+    # what the agent needs for the probe image and the awslogs driver
+    execution_role = ecs_role(
+        stack.client("iam"),
+        "ecs-test-execution",
+        [
+            {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+            {"Effect": "Allow", "Action": "ecr:BatchGetImage", "Resource": "arn:aws:ecr:*:*:repository/*"},
+            {
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": f"arn:aws:logs:us-east-1:123456789012:log-group:{LOG_GROUP}:*",
+            },
+        ],
+    )
+    return {"ecs": ecs, "logs": logs, "subnet": subnet, "execution_role": execution_role, "stack": stack}
 
 
-def register(ecs, image: str = PROBE_IMAGE, command: list[str] | None = None, **container) -> str:
+def register(
+    ecs,
+    image: str = PROBE_IMAGE,
+    command: list[str] | None = None,
+    task_role: str | None = None,
+    execution_role: str | None = "arn:aws:iam::123456789012:role/ecs-test-execution",
+    **container,
+) -> str:
     family = f"probe-{uuid.uuid4().hex[:8]}"
+    roles = {"executionRoleArn": execution_role} if execution_role else {}
+    if task_role:
+        roles["taskRoleArn"] = task_role
     return ecs.register_task_definition(
         family=family,
         requiresCompatibilities=["FARGATE"],
         networkMode="awsvpc",
         cpu="256",
         memory="512",
+        **roles,
         containerDefinitions=[
             {
                 "name": "probe",
@@ -269,3 +311,42 @@ def test_empty_log_lines_are_skipped_as_the_awslogs_driver_does(stack):
     sink.flush()
     events = logs.get_log_events(logGroupName=group, logStreamName="s")["events"]
     assert [e["message"] for e in events] == ["Traceback (most recent call last):", "ValueError: x"]
+
+
+def test_a_task_runs_as_its_task_role_and_without_one_has_no_credentials(ecs_env):
+    """The container's SDK gets the task role's session from the credentials endpoint; a task
+    definition without a task role gives it none, as on AWS (never the stack's own keys)."""
+    # GetCallerIdentity needs no grant; the role's one statement is only there to be a valid policy
+    task_role = ecs_role(
+        ecs_env["stack"].client("iam"),
+        "ecs-test-task",
+        [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::ecs-test-nothing"}],
+    )
+    with_role = run(ecs_env, register(ecs_env["ecs"], task_role=task_role), ["whoami=1"])
+    without = run(ecs_env, register(ecs_env["ecs"]), ["whoami=1", "echo=AWS_ACCESS_KEY_ID"])
+    task, _ = wait_stopped(ecs_env, with_role["taskArn"])
+    assert task["containers"][0]["exitCode"] == 0
+    task_id = with_role["taskArn"].rsplit("/", 1)[-1]
+    assert f"whoami=arn:aws:sts::123456789012:assumed-role/ecs-test-task/{task_id}" in log_lines(
+        ecs_env, with_role["taskArn"]
+    )
+    wait_stopped(ecs_env, without["taskArn"])
+    assert log_lines(ecs_env, without["taskArn"]) == ["AWS_ACCESS_KEY_ID=", "whoami=NoCredentialsError"]
+
+
+def test_the_awslogs_driver_writes_as_the_execution_role(ecs_env):
+    """Without logs:CreateLogStream in the execution role, the task fails to start, as on AWS."""
+    no_logs = ecs_role(
+        ecs_env["stack"].client("iam"),
+        "ecs-test-execution-no-logs",
+        [{"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken", "ecr:BatchGetImage"], "Resource": "*"}],
+    )
+    task, _ = wait_stopped(ecs_env, run(ecs_env, register(ecs_env["ecs"], execution_role=no_logs))["taskArn"])
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert task["stoppedReason"].startswith("ResourceInitializationError: failed to validate logger args")
+    assert "logs:CreateLogStream" in task["stoppedReason"] and "ecs-test-execution-no-logs" in task["stoppedReason"]
+
+
+def test_fargate_with_awslogs_needs_an_execution_role(ecs_env):
+    with pytest.raises(ClientError, match="execution role ARN to support log driver awslogs"):
+        run(ecs_env, register(ecs_env["ecs"], execution_role=None))

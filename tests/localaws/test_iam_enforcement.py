@@ -4,6 +4,7 @@ in each protocol's own format, naming principal, action and resource; root stays
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.request
 import uuid
 
@@ -184,7 +185,8 @@ def test_a_secure_transport_deny_refuses_plain_http(stack, resources):
     }
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(deny_plain_http))
     _, credentials = session(stack, [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}])
-    error = denied(lambda: client_for(stack, "s3", credentials).put_object(Bucket=bucket, Key="k", Body=b"x"))
+    with LocalAwsStack(tls=False) as plain:  # the session stack speaks HTTPS; the same moto state over HTTP
+        error = denied(lambda: client_for(plain, "s3", credentials).put_object(Bucket=bucket, Key="k", Body=b"x"))
     assert error["Code"] == "AccessDenied"
     assert error["Message"].endswith(
         f'perform: s3:PutObject on resource: "arn:aws:s3:::{bucket}/k" with an explicit deny in a resource-based policy'
@@ -306,7 +308,8 @@ def test_every_decision_is_listed_with_counts(stack, resources):
         "count": 2,
     }
     assert expected in stack.iam_exercised()
-    with urllib.request.urlopen(f"{stack.url}/_localaws/iam/exercised", timeout=10) as response:
+    context = ssl.create_default_context(cafile=stack.ca_bundle) if stack.ca_bundle else None
+    with urllib.request.urlopen(f"{stack.url}/_localaws/iam/exercised", timeout=10, context=context) as response:
         assert expected in json.loads(response.read())
 
 

@@ -18,6 +18,7 @@ from include.images import framework_image
 from include.preprocessing import job as preprocessing
 from include.training import train
 from include.training.package import REQUIRES_PYTHON
+from tests.conftest import service_role
 
 IMAGE = framework_image("us-east-1", REQUIRES_PYTHON)
 PY39_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
@@ -44,6 +45,20 @@ def models(stack, tmp_path_factory) -> dict[str, str]:
     s3, sagemaker = stack.client("s3"), stack.client("sagemaker")
     bucket = f"models-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
+    service_role(  # what the model servers run as: read the artifacts, write their logs
+        stack,
+        ROLE.rsplit("/", 1)[-1],
+        "sagemaker.amazonaws.com",
+        [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"},
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"},
+            {
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/*",
+            },
+        ],
+    )
     names = {}
     for kind, hp in (("popularity", {}), ("als", {"factors": 8, "epochs": 3})):
         model_dir = root / kind

@@ -16,6 +16,7 @@ from include.images import framework_image
 from include.preprocessing import job as preprocessing
 from include.training.package import ENTRY, REQUIRES_PYTHON, build_sourcedir
 from include.training.train import METRIC_DEFINITIONS
+from tests.conftest import service_role
 
 FRAMEWORK_IMAGE = framework_image("us-east-1", REQUIRES_PYTHON)
 PY39_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
@@ -35,6 +36,20 @@ def data(stack, tmp_path_factory) -> dict[str, str]:
         s3.upload_file(str(root / month / "interactions.parquet"), bucket, f"data/{channel}/month={month}/i.parquet")
     body, digest = build_sourcedir()
     s3.put_object(Bucket=bucket, Key=f"code/{digest}/sourcedir.tar.gz", Body=body)
+    service_role(  # what the jobs run as: read and write this bucket, write their logs
+        stack,
+        ROLE.rsplit("/", 1)[-1],
+        "sagemaker.amazonaws.com",
+        [
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": f"arn:aws:s3:::{bucket}/*"},
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"},
+            {
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/TrainingJobs*",
+            },
+        ],
+    )
     return {"bucket": bucket, "sourcedir": f"s3://{bucket}/code/{digest}/sourcedir.tar.gz"}
 
 

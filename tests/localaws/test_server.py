@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -25,7 +26,8 @@ def control(stack, route: str, method: str = "GET", body: dict | None = None) ->
         method=method,
         data=json.dumps(body).encode() if body is not None else None,
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
+    context = ssl.create_default_context(cafile=stack.ca_bundle) if stack.ca_bundle else None
+    with urllib.request.urlopen(request, timeout=10, context=context) as response:
         return json.loads(response.read())
 
 
@@ -169,7 +171,7 @@ def test_runs_as_a_process_resets_on_request_and_stops_on_sigterm():
     """
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "localaws", "--port", str(port)],
+        [sys.executable, "-m", "localaws", "--port", str(port), "--no-tls"],  # the lifecycle, over plain HTTP
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -180,7 +182,7 @@ def test_runs_as_a_process_resets_on_request_and_stops_on_sigterm():
         root = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # the stack's own
         s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", **root)
         s3.create_bucket(Bucket="reset-test")
-        remote = type("Remote", (), {"url": url})()
+        remote = type("Remote", (), {"url": url, "ca_bundle": None})()
         control(remote, "faults", "POST", {"service": "s3", "operation": "ListObjectsV2"})
         assert control(remote, "reset", "POST") == {"status": "reset"}
         assert control(remote, "faults") == {"api": [], "jobs": [], "models": []}

@@ -93,7 +93,7 @@ def _post(url: str, body: dict | None, method: str = "POST") -> dict:
 
 
 @pytest.fixture(scope="module")
-def topology(database, stack, platform, mlflow_server, tmp_path_factory):
+def topology(database, stack, platform, deployer, mlflow_server, tmp_path_factory):
     from cryptography.fernet import Fernet
 
     home = tmp_path_factory.mktemp("topology-airflow")
@@ -101,7 +101,9 @@ def topology(database, stack, platform, mlflow_server, tmp_path_factory):
     queue = f"mlops-{uuid.uuid4().hex[:6]}"
     env = {
         **os.environ,
-        **airflow_environment(home, stack.url, mlflow_server.url),
+        **airflow_environment(
+            home, stack.url, mlflow_server.url, ca_bundle=stack.ca_bundle, deployer_role_arn=deployer
+        ),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{database}",
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__CELERY__BROKER_URL": "redis://127.0.0.1:6379/11",

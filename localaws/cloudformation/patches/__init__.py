@@ -8,7 +8,7 @@ behaviour, one module per concern, installed once per process by `install()`:
 - `unmodelled`: a resource type nothing models fails its resource (nothing is only recorded);
 - `apigateway`: every `AWS::ApiGateway::*` type the templates use created, schema-checked;
 - `get_att`: `!GetAtt A.B.C` split at the first dot only;
-- `s3_buckets`, `log_groups`, `rds_instances`, `ecs_task_definitions`, `security_groups`: resource
+- `s3_buckets`, `log_groups`, `rds_instances`, `ecs_task_definitions`, `iam_roles`, `security_groups`: resource
   properties and updates moto's CloudFormation ignores.
 """
 
@@ -19,6 +19,7 @@ from localaws.cloudformation.patches import (
     change_sets,
     ecs_task_definitions,
     get_att,
+    iam_roles,
     log_groups,
     parameters,
     rds_instances,
@@ -42,6 +43,7 @@ def install() -> None:
     parameters.install()
     s3_buckets.install()
     log_groups.install()
+    iam_roles.install()
     rds_instances.install()
     ecs_task_definitions.install()
     security_groups.install()

@@ -1,6 +1,7 @@
-"""`AWS::Logs::LogGroup` updated in place (moto has no update, so the group's `Ref` vanished from
-the stack's outputs on any change), and its `Arn` attribute as CloudFormation returns it: with the
-trailing `:*` (`arn:aws:logs:r:a:log-group:NAME:*`), the form IAM policies grant log actions on."""
+"""`AWS::Logs::LogGroup` updated in place: moto has none, so the group's `Ref` vanished from the
+stack's outputs on any change. And its `Fn::GetAtt Arn` as CloudFormation returns it, with the
+trailing `:*` (the form IAM policies use for the group's streams); moto returned the bare ARN, so a
+policy written `!GetAtt LogGroup.Arn` granted nothing on the streams."""
 
 from __future__ import annotations
 
@@ -22,15 +23,15 @@ def _update_log_group(cls, original_resource, new_resource_name, cloudformation_
     return original_resource
 
 
-def _get_cfn_attribute(self, attribute_name: str) -> str:
-    if attribute_name == "Arn":
-        return f"{self.arn}:*"
-    return _moto_get_cfn_attribute(self, attribute_name)
+def _cfn_attribute(original):
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        if attribute_name == "Arn":
+            return f"{self.arn}:*"
+        return original(self, attribute_name)
 
-
-_moto_get_cfn_attribute = logs_models.LogGroup.get_cfn_attribute
+    return get_cfn_attribute
 
 
 def install() -> None:
     logs_models.LogGroup.update_from_cloudformation_json = classmethod(_update_log_group)
-    logs_models.LogGroup.get_cfn_attribute = _get_cfn_attribute
+    logs_models.LogGroup.get_cfn_attribute = _cfn_attribute(logs_models.LogGroup.get_cfn_attribute)

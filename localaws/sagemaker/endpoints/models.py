@@ -13,6 +13,9 @@ the variant's server and publishes SageMaker's per-variant metrics (`Invocations
 `OverheadLatency`, `Invocation4XXErrors`, `Invocation5XXErrors`, namespace `AWS/SageMaker`) to the
 local CloudWatch, which the guardrail alarms read. Server output goes to CloudWatch Logs,
 `/aws/sagemaker/Endpoints/<endpoint>`, stream `<variant>/<instance id>`.
+
+Each model server runs as its model's `ExecutionRoleArn` (assumed as `sagemaker.amazonaws.com`):
+the artifact download, its log stream and the server process's own calls (credentials endpoint).
 """
 
 from __future__ import annotations
@@ -64,6 +67,11 @@ def _split_s3(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+def _error_text(err: Exception) -> str:
+    error = getattr(err, "response", {}).get("Error", {})
+    return f"{error['Code']}: {error.get('Message', '')}" if error.get("Code") else str(err)
+
+
 class DeployError(RuntimeError):
     """Why a variant could not start: becomes the endpoint's FailureReason."""
 
@@ -78,6 +86,7 @@ class ModelServer:
     workdir: Path
     process: JobProcess | None = None
     exit_code: int | None = None
+    release: Any = None  # stops serving the server's role credentials
 
     def exited(self, code: int) -> None:
         self.exit_code = code
@@ -107,6 +116,8 @@ class ModelServer:
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop(grace_seconds=5)
+        if self.release is not None:
+            self.release()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
@@ -324,6 +335,16 @@ class EndpointBackend(AccountBackend):
             raise DeployError(f"Could not find model {spec['ModelName']!r}.") from err
         container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
         environment = dict(container.get("Environment", {}))
+        role = model.get("ExecutionRoleArn")
+        if not role:
+            raise DeployError(f"model {spec['ModelName']!r} has no ExecutionRoleArn to read its ModelDataUrl with")
+        session = self.stack.role_session(role, "sagemaker.amazonaws.com", "SageMaker", self.arn(endpoint_name))
+        try:
+            session.current()
+        except Exception as err:
+            raise DeployError(
+                f"Could not assume the execution role {role} of model {spec['ModelName']!r}: {_error_text(err)}"
+            ) from err
         if "SAGEMAKER_PROGRAM" not in environment:
             raise DeployError(
                 f"model {spec['ModelName']!r} (image {container.get('Image')!r}): the local stack serves script-mode "
@@ -331,11 +352,12 @@ class EndpointBackend(AccountBackend):
             )
         workdir = Path(tempfile.mkdtemp(prefix=f"{spec['VariantName']}-", dir=self._root))
         model_dir, code_dir = workdir / "model", None
-        self._extract(container.get("ModelDataUrl"), model_dir, "ModelDataUrl")
+        s3 = session.client("s3", self.region)
+        self._extract(s3, container.get("ModelDataUrl"), model_dir, "ModelDataUrl")
         submit = environment.get("SAGEMAKER_SUBMIT_DIRECTORY", "/opt/ml/model/code")
         if submit.startswith("s3://"):
             code_dir = workdir / "code"
-            self._extract(submit, code_dir, "SAGEMAKER_SUBMIT_DIRECTORY")
+            self._extract(s3, submit, code_dir, "SAGEMAKER_SUBMIT_DIRECTORY")
         elif submit.startswith("/opt/ml/model"):
             code_dir = model_dir / submit[len("/opt/ml/model") :].lstrip("/")
         if code_dir is not None and code_dir.is_dir():
@@ -352,31 +374,40 @@ class EndpointBackend(AccountBackend):
         if fault is not None:
             environment["LOCALAWS_FAULT_ERROR_RATE"] = str(fault.error_rate)
             environment["LOCALAWS_FAULT_LATENCY_MS"] = str(fault.latency_ms)
-        env = job_environment(self.stack.url, self.region, environment)
+        ident, credentials = self.stack.credentials.register(session)
+        server.release = lambda: self.stack.credentials.unregister(ident)
+        env = job_environment(self.stack.url, self.region, environment, credentials, self.stack.ca_bundle)
         env.pop("PYTHONPATH", None)  # the model brings its own code, as in the container
         argv = [sys.executable, str(SERVER_SCRIPT), "--model-dir", str(model_dir), "--port", str(server.port)]
         if code_dir is not None:
             argv += ["--code-dir", str(code_dir)]
         sink = CloudWatchLogSink(
-            self.stack.client("logs", self.region),
+            session.client("logs", self.region),
             f"{LOG_GROUP}/{endpoint_name}",
             f"{spec['VariantName']}/i-{uuid.uuid4().hex[:17]}",
             create_group=True,
         )
-        sink.open()
+        try:
+            sink.open()
+        except Exception as err:
+            server.release()
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise DeployError(
+                f"Could not write the logs of production variant {spec['VariantName']} to {LOG_GROUP}/{endpoint_name} "
+                f"with the execution role: {_error_text(err)}"
+            ) from err
         server.process = JobProcess(argv, env, sink, server.exited, cwd=workdir)
         server.process.start()
         return server
 
-    def _extract(self, uri: str | None, target: Path, what: str) -> None:
+    def _extract(self, s3, uri: str | None, target: Path, what: str) -> None:
         if not uri:
             raise DeployError(f"{what} is missing")
         bucket, key = _split_s3(uri)
-        s3 = self.stack.client("s3", self.region)
         try:
             body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except s3.exceptions.ClientError as err:
-            raise DeployError(f"Could not access {what} {uri}: {err.response['Error']['Code']}") from err
+            raise DeployError(f"Could not access {what} {uri}: {_error_text(err)}") from err
         target.mkdir(parents=True, exist_ok=True)
         with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
             archive.extractall(target, filter="data")

@@ -10,6 +10,11 @@ goes to CloudWatch Logs (`/aws/sagemaker/TrainingJobs`, stream `<job>/algo-1-<ep
 are read from the log with the job's MetricDefinitions. On success model/ is uploaded as
 `<S3OutputPath>/<job>/output/model.tar.gz` (and output/data as output.tar.gz); on failure the
 reason is `/opt/ml/output/failure` if the algorithm wrote it, else the exit code.
+
+Everything runs as the job's execution role (`RoleArn`, assumed as `sagemaker.amazonaws.com`, as
+SageMaker does): the input download, the log stream, the model upload, and the algorithm itself,
+which gets the role's session from the credentials endpoint - so a grant missing in the role fails
+the job with the refused action in its FailureReason or log.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from localaws.sagemaker.listing import listed
 from localaws.wire import AwsError
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+SAGEMAKER = "sagemaker.amazonaws.com"
 TERMINAL = ("Completed", "Failed", "Stopped")
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
@@ -80,6 +86,8 @@ class TrainingJob:
     process: JobProcess | None = None
     tap: _LogTap | None = None
     stop_requested: bool = False
+    session: Any = None  # the execution role's RoleSession
+    credentials_id: str | None = None
 
     def move(self, secondary: str, message: str) -> None:
         now = _now()
@@ -193,25 +201,44 @@ class TrainingBackend(AccountBackend):
 
     # --- the job's life ----------------------------------------------------------------------
     def _run(self, job: TrainingJob) -> None:
+        job.session = self.stack.role_session(job.request["RoleArn"], SAGEMAKER, "SageMaker", job.arn)
+        try:
+            job.session.current()
+        except Exception as err:  # CreateTrainingJob accepted it; SageMaker fails the job at start
+            reason = f"ClientError: unable to assume role {job.request['RoleArn']}: {_text(err)}"
+            return self._finish(job, "Failed", reason)
         try:
             argv, code_dir = self._prepare(job)
         except AwsError as err:
             return self._finish(job, "Failed", err.message)
         except Exception as err:  # a download or layout problem: the job fails, as on AWS
-            return self._finish(job, "Failed", f"ClientError: {type(err).__name__}: {err}")
+            return self._finish(job, "Failed", f"ClientError: {_text(err)}")
         if job.stop_requested:
             return self._finish(job, "Stopped", None)
-        logs = self.stack.client("logs", self.region)
+        logs = job.session.client("logs", self.region)
         stream = f"{job.name}/algo-1-{int(time.time())}"
         job.tap = _LogTap(logs, LOG_GROUP, stream, create_group=True)
-        job.tap.open()
-        env = job_environment(self.stack.url, self.region, self._sm_environment(job, code_dir))
+        try:
+            job.tap.open()
+        except Exception as err:
+            return self._finish(job, "Failed", f"ClientError: writing the job's log failed: {_text(err)}")
+        job.credentials_id, credentials = self.stack.credentials.register(job.session)
+        env = job_environment(
+            self.stack.url, self.region, self._sm_environment(job, code_dir), credentials, self.stack.ca_bundle
+        )
         fault = self.stack.faults.take_job_fault(
             job.request["AlgorithmSpecification"].get("TrainingImage", ""), job.name
         )
         if fault is not None:
             argv = [sys.executable, "-c", f"import sys; print('injected failure'); sys.exit({fault.exit_code})"]
-        job.process = JobProcess(argv, env, job.tap, lambda code: self._exited(job, code), cwd=code_dir)
+        job.process = JobProcess(
+            argv,
+            env,
+            job.tap,
+            lambda code: self._exited(job, code),
+            cwd=code_dir,
+            release=lambda: self.stack.credentials.unregister(job.credentials_id),
+        )
         job.started = _now()
         job.move("Training", "Training image download completed. Training in progress.")
         job.process.start()
@@ -237,7 +264,7 @@ class TrainingBackend(AccountBackend):
         (ml / "input/config/resourceconfig.json").write_text(
             json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]})
         )
-        s3 = self.stack.client("s3", self.region)
+        s3 = job.session.client("s3", self.region)
         for channel in r.get("InputDataConfig", []):
             source = channel["DataSource"].get("S3DataSource")
             if source is None:
@@ -324,11 +351,11 @@ class TrainingBackend(AccountBackend):
             job.move("Uploading", "Uploading generated training model")
             job.model_uri = self._upload(job)
         except Exception as err:
-            return self._finish(job, "Failed", f"ClientError: uploading the model failed: {err}")
+            return self._finish(job, "Failed", f"ClientError: uploading the model failed: {_text(err)}")
         self._finish(job, "Completed", None)
 
     def _upload(self, job: TrainingJob) -> str:
-        s3 = self.stack.client("s3", self.region)
+        s3 = job.session.client("s3", self.region)
         output = job.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
         bucket, _, prefix = output[5:].partition("/")
         base = f"{prefix}/{job.name}/output" if prefix else f"{job.name}/output"
@@ -367,6 +394,15 @@ class TrainingBackend(AccountBackend):
             status, {"Completed": "Training job completed", "Stopped": "Training job stopped"}.get(status, reason or "")
         )
         job.status = status
+
+
+def _text(err: Exception) -> str:
+    """An AWS error as SageMaker quotes it (`AccessDenied: User: ... is not authorized to perform:
+    s3:GetObject on resource: ...`), anything else as `Type: message`."""
+    error = getattr(err, "response", {}).get("Error", {})
+    if error.get("Code"):
+        return f"{error['Code']}: {error.get('Message', '')}"
+    return f"{type(err).__name__}: {err}"
 
 
 def _unquote(value: str | None) -> str | None:

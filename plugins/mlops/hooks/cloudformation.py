@@ -67,8 +67,10 @@ class CloudFormationStackHook(AwsBaseHook):
         change_set_type: str,
         previous: dict[str, Any] | None,
         template_bucket: str | None = None,
+        role_arn: str | None = None,
     ) -> str:
-        """Create the change set; parameters the stack has but `parameters` lacks keep their value."""
+        """Create the change set; parameters the stack has but `parameters` lacks keep their value.
+        `role_arn`: the CloudFormation service role the stack operations run as (`RoleARN`)."""
         declared = self.template_parameters(template_body)
         kept = {p["ParameterKey"] for p in (previous or {}).get("Parameters", [])} & set(declared) - set(parameters)
         unknown = sorted(set(parameters) - set(declared))
@@ -98,6 +100,8 @@ class CloudFormationStackHook(AwsBaseHook):
             "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())],
             "Description": f"{change_set_type.lower()} by Airflow",
         }
+        if role_arn:
+            request["RoleARN"] = role_arn
         request.update(self._template_source(stack_name, change_set_name, template_body, template_bucket))
         return self.conn.create_change_set(**request)["Id"]
 
@@ -148,8 +152,8 @@ class CloudFormationStackHook(AwsBaseHook):
     def execute_change_set(self, change_set_id: str, token: str) -> None:
         self.conn.execute_change_set(ChangeSetName=change_set_id, ClientRequestToken=token)
 
-    def delete_stack(self, stack_name: str) -> None:
-        self.conn.delete_stack(StackName=stack_name)
+    def delete_stack(self, stack_name: str, role_arn: str | None = None) -> None:
+        self.conn.delete_stack(StackName=stack_name, **({"RoleARN": role_arn} if role_arn else {}))
 
     def delete_change_set(self, change_set_id: str) -> None:
         self.conn.delete_change_set(ChangeSetName=change_set_id)

@@ -41,6 +41,9 @@ class CloudFormationDeployOperator(AwsBaseOperator[CloudFormationStackHook]):
     :param recover_rollback_complete: a stack whose first create failed sits in ROLLBACK_COMPLETE
         and can only be deleted; when True it is deleted and created again, otherwise the task fails.
     :param template_bucket: bucket for templates over 51,200 bytes.
+    :param role_arn: the CloudFormation service role (`RoleARN`) the stack's operations run as, so
+        the caller needs `iam:PassRole` on it rather than the rights to create every resource
+        (infra/deployer.yaml). Empty: CloudFormation uses the caller's own credentials.
     """
 
     aws_hook_class = CloudFormationStackHook
@@ -52,6 +55,7 @@ class CloudFormationDeployOperator(AwsBaseOperator[CloudFormationStackHook]):
         "tags",
         "template_bucket",
         "recover_rollback_complete",
+        "role_arn",
     )
     template_fields_renderers = {"parameters": "json", "tags": "json", "template_body": "yaml"}
     ui_color = "#f6e6c9"
@@ -66,6 +70,7 @@ class CloudFormationDeployOperator(AwsBaseOperator[CloudFormationStackHook]):
         tags: dict[str, str] | None = None,
         recover_rollback_complete: bool = False,
         template_bucket: str | None = None,
+        role_arn: str | None = None,
         deferrable: bool = True,
         waiter_delay: int = 15,
         waiter_max_attempts: int = 240,
@@ -82,6 +87,7 @@ class CloudFormationDeployOperator(AwsBaseOperator[CloudFormationStackHook]):
         self.tags = tags or {}
         self.recover_rollback_complete = recover_rollback_complete
         self.template_bucket = template_bucket
+        self.role_arn = role_arn
         self.deferrable = deferrable
         self.waiter_delay = waiter_delay
         self.waiter_max_attempts = waiter_max_attempts
@@ -111,6 +117,7 @@ class CloudFormationDeployOperator(AwsBaseOperator[CloudFormationStackHook]):
                 change_set_type=change_set_type,
                 previous=stack if change_set_type == "UPDATE" else None,
                 template_bucket=self.template_bucket,
+                role_arn=self.role_arn or None,
             )
         except ValueError as bad_input:  # retrying cannot fix a template/parameter mismatch
             raise AirflowFailException(str(bad_input)) from bad_input
@@ -185,7 +192,7 @@ class CloudFormationDeployOperator(AwsBaseOperator[CloudFormationStackHook]):
                 + "\n  ".join(reasons or ["(no failure events found)"])
             )
         self.log.warning("Deleting %s (ROLLBACK_COMPLETE) to create it again", self.stack_name)
-        self.hook.delete_stack(self.stack_name)
+        self.hook.delete_stack(self.stack_name, role_arn=self.role_arn or None)
         return self._wait_stack(context, "resume", {})
 
     def _wait_stack(self, context, method_name: str, carry: dict[str, Any]) -> dict[str, Any]:
