@@ -192,7 +192,11 @@ def test_unknown_stack_is_refused_before_any_deployment(dag, platform, aws_conn,
 
 def test_missing_account_parameters_say_what_to_set(dag, platform, aws_conn, monkeypatch, capfd):
     monkeypatch.setenv("AIRFLOW_VAR_INFRA_PARAMETERS", json.dumps({}))
-    run = dag.test(run_conf={"stacks": ["preprocessing"], "environment": "staging"})
+    cfn = aws_conn.client("cloudformation")
+    deployer = cfn.describe_stacks(StackName="mlops-deployer-dev")["Stacks"][0]["Outputs"]
+    role_arn = next(o["OutputValue"] for o in deployer if o["OutputKey"] == "CloudFormationRoleArn")
+    conf = {"stacks": ["preprocessing"], "environment": "staging", "cloudformation_role_arn": role_arn}
+    run = dag.test(run_conf=conf)
     assert run.state == "failed"
     assert "have no default and were not given" in capfd.readouterr().out
     names = [s["StackName"] for s in aws_conn.client("cloudformation").describe_stacks()["Stacks"]]
