@@ -54,7 +54,7 @@ def airflow_environment(
         "PYTHONPATH": f"{PROJECT_ROOT}:{PROJECT_ROOT / 'plugins'}",
     }
     if ca_bundle:
-        env["AWS_CA_BUNDLE"] = ca_bundle
+        env["AWS_CA_BUNDLE"] = env["REQUESTS_CA_BUNDLE"] = ca_bundle
     if infra_parameters is not None:
         env["AIRFLOW_VAR_INFRA_PARAMETERS"] = json.dumps(infra_parameters)
     if mlflow_url:

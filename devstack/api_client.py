@@ -8,6 +8,7 @@ URL is the path form of `localaws.apigateway.addressing` (derived from the stack
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,15 +30,22 @@ def api_endpoint(client, endpoint_url: str, outputs: str = OUTPUTS) -> tuple[str
 
 
 def get_recommendations(
-    url: str, key: str | None, user_id: str, num_results: int | str | None = None, timeout: float = 35.0
+    url: str,
+    key: str | None,
+    user_id: str,
+    num_results: int | str | None = None,
+    timeout: float = 35.0,
+    cafile: str | None = None,
 ) -> tuple[int, dict[str, Any], dict[str, str]]:
-    """GET {url}/{userId}?numResults=N with `x-api-key`: (status, JSON body, headers)."""
+    """GET {url}/{userId}?numResults=N with `x-api-key`: (status, JSON body, headers). `cafile`: the
+    local stack's CA (`stack.ca_bundle`), which signs its HTTPS certificate; None trusts the system's."""
     query = f"?{urllib.parse.urlencode({'numResults': num_results})}" if num_results is not None else ""
     request = urllib.request.Request(
         f"{url}/{urllib.parse.quote(user_id, safe='')}{query}", headers={"x-api-key": key} if key else {}
     )
+    context = ssl.create_default_context(cafile=cafile)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             return response.status, json.loads(response.read() or b"{}"), dict(response.headers)
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read() or b"{}"), dict(err.headers)

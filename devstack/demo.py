@@ -164,8 +164,8 @@ def personalize_campaign(stack: LocalAwsStack, conf: dict) -> str:
     )["campaign"]
     metrics = personalize.get_solution_metrics(solutionVersionArn=campaign["solutionVersionArn"])["metrics"]
     url, key = api_endpoint(stack.client, stack.url)
-    status, body, _ = get_recommendations(url, key, "12748", 5)
-    refused, _, _ = get_recommendations(url, None, "12748", 5)
+    status, body, _ = get_recommendations(url, key, "12748", 5, cafile=stack.ca_bundle)
+    refused, _, _ = get_recommendations(url, None, "12748", 5, cafile=stack.ca_bundle)
     items = [i["itemId"] for i in body.get("items", [])]
     return (
         f"campaign {campaign['name']} {campaign['status']} (NDCG@10 "

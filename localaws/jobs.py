@@ -109,7 +109,7 @@ def job_environment(
         }
     )
     if ca_bundle:
-        env["AWS_CA_BUNDLE"] = ca_bundle
+        env["AWS_CA_BUNDLE"] = env["REQUESTS_CA_BUNDLE"] = ca_bundle
     env.update(credentials or {})
     env.update(variables)
     return env

@@ -62,11 +62,12 @@ def stack():
     from localaws.server import LocalAwsStack
 
     with LocalAwsStack() as running:
-        os.environ["AWS_CA_BUNDLE"] = running.ca_bundle
+        os.environ["AWS_CA_BUNDLE"] = os.environ["REQUESTS_CA_BUNDLE"] = running.ca_bundle
         try:
             yield running
         finally:
             os.environ.pop("AWS_CA_BUNDLE", None)
+            os.environ.pop("REQUESTS_CA_BUNDLE", None)
 
 
 @pytest.fixture(scope="session")

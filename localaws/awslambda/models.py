@@ -229,6 +229,7 @@ class LambdaBackend(AccountBackend):
             "logs",
             region_name=self.region,
             endpoint_url=self.stack.url,
+            verify=self.stack.verify,
             aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
             aws_session_token=credentials["AWS_SESSION_TOKEN"],
@@ -260,7 +261,7 @@ class LambdaBackend(AccountBackend):
             "LOCALAWS_FUNCTION_ARN": fn.function_arn,
             "TZ": ":UTC",
         }
-        environ = job_environment(self.stack.url, self.region, variables)
+        environ = job_environment(self.stack.url, self.region, variables, ca_bundle=self.stack.ca_bundle)
         environ.pop("PYTHONPATH", None)  # the function brings its own code, as in Lambda
         argv = [sys.executable, str(RUNTIME_SCRIPT), "--port", str(env.port)]
         env.process = JobProcess(argv, environ, sink, env.exited, cwd=code_dir)

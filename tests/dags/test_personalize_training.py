@@ -105,14 +105,14 @@ def test_the_api_serves_the_campaign_and_events_feed_an_update(dag, processed, s
     url, key = api_endpoint(stack.client, stack.url)
 
     def get(user: str, n: str | None = None) -> tuple[int, dict]:
-        status, body, _ = get_recommendations(url, key, user, n)
+        status, body, _ = get_recommendations(url, key, user, n, cafile=stack.ca_bundle)
         return status, body
 
     status, body = get("17850", "5")
     assert status == 200 and len(body["items"]) == 5 and body["recommendationId"], body
     assert get("never-seen-customer", "3")[0] == 200  # new users get the popular items
     assert get("17850", "0") == (400, {"message": "numResults must be an integer from 1 to 500"})
-    assert get_recommendations(url, None, "17850", "5")[:2] == (403, {"message": "Forbidden"})
+    assert get_recommendations(url, None, "17850", "5", cafile=stack.ca_bundle)[:2] == (403, {"message": "Forbidden"})
 
     tracking = ssm.get_parameter(Name="/mlops/personalize/tracking-id")["Parameter"]["Value"]
     stack.client("personalize-events").put_events(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -167,10 +168,13 @@ class Reply:
         return json.loads(self.text)
 
 
-def _http(url: str, method: str = "GET", headers: dict | None = None, data: bytes | None = None) -> Reply:
+def _http(
+    url: str, method: str = "GET", headers: dict | None = None, data: bytes | None = None, cafile: str | None = None
+) -> Reply:
+    """A call over HTTPS trusting the local stack's CA (`cafile`), as a client given that CA would."""
     request = urllib.request.Request(url, method=method, headers=headers or {}, data=data)
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with urllib.request.urlopen(request, timeout=60, context=ssl.create_default_context(cafile=cafile)) as response:
             return Reply(response.status, dict(response.headers), response.read().decode())
     except urllib.error.HTTPError as err:
         return Reply(err.code, dict(err.headers), err.read().decode())
@@ -179,7 +183,7 @@ def _http(url: str, method: str = "GET", headers: dict | None = None, data: byte
 def _get(stack, api_url: str, path: str, key: str | None = None, **kwargs) -> Reply:
     """A client's call to the stage's URL (the template's `ApiUrl`), on the local stack."""
     headers = {**({"x-api-key": key} if key else {}), **kwargs.pop("headers", {})}
-    return _http(local_invoke_url(stack.url, api_url) + path, headers=headers, **kwargs)
+    return _http(local_invoke_url(stack.url, api_url) + path, headers=headers, cafile=stack.ca_bundle, **kwargs)
 
 
 def _log_lines(stack, group: str) -> list[str]:
@@ -406,7 +410,9 @@ def test_the_function_gets_the_proxy_event_with_its_role_and_answers_through_the
     assert event["httpMethod"] == "POST" and event["body"] == "payload"
 
     host_form = _http(
-        f"{stack.url}/test/items/7", headers={"Host": f"{api['id']}.execute-api.localhost", "x-api-key": api["key"]}
+        f"{stack.url}/test/items/7",
+        headers={"Host": f"{api['id']}.execute-api.localhost", "x-api-key": api["key"]},
+        cafile=stack.ca_bundle,
     )
     assert host_form.json()["event"]["pathParameters"] == {"id": "7"}
 
