@@ -141,6 +141,15 @@ def aws_conn(stack, deployer, monkeypatch):
     return stack
 
 
+@pytest.fixture
+def admin_conn(stack, monkeypatch):
+    """Points the `aws_default` connection at the local stack as the account's administrator, for
+    tests of a generic hook or operator on resources the test makes up (what the code does, not
+    what the deployer role may: the DAG tests and test_permission_removal prove that)."""
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection(stack.url, stack.ca_bundle))
+    return stack
+
+
 @pytest.fixture(autouse=True)
 def _no_leftover_faults(request):
     yield

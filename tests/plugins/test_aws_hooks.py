@@ -6,7 +6,7 @@ import json
 import uuid
 
 
-def test_model_packages_are_created_in_their_group_and_approval_moves_once(aws_conn):
+def test_model_packages_are_created_in_their_group_and_approval_moves_once(admin_conn):
     from mlops.hooks.sagemaker_model_package import SageMakerModelPackageHook
 
     group = f"hook-test-{uuid.uuid4().hex[:6]}"
@@ -20,7 +20,7 @@ def test_model_packages_are_created_in_their_group_and_approval_moves_once(aws_c
         metadata={"mlflow_model": "m", "mlflow_version": "1"},
     )
     hook.ensure_group(group)  # exists: nothing to do
-    sagemaker = aws_conn.client("sagemaker")
+    sagemaker = admin_conn.client("sagemaker")
     assert [
         p["ModelPackageArn"]
         for p in sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
@@ -33,11 +33,11 @@ def test_model_packages_are_created_in_their_group_and_approval_moves_once(aws_c
     assert described["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == "s3://b/model.tar.gz"
 
 
-def test_processed_months_reads_manifests_and_skips_gaps(aws_conn):
+def test_processed_months_reads_manifests_and_skips_gaps(admin_conn):
     from mlops.hooks.processed_months import ProcessedMonthsHook
 
     bucket = f"processed-{uuid.uuid4().hex[:8]}"
-    s3 = aws_conn.client("s3")
+    s3 = admin_conn.client("s3")
     s3.create_bucket(Bucket=bucket)
     for month in ("2011-01", "2011-03"):
         body = json.dumps({"month": month, "files": {"interactions.parquet": f"s3://{bucket}/{month}.parquet"}})
@@ -54,17 +54,17 @@ def test_processed_months_reads_manifests_and_skips_gaps(aws_conn):
         raise AssertionError("a missing month must be an error")
 
 
-def test_ssm_parameters_and_cloudwatch_metrics_are_published(aws_conn):
+def test_ssm_parameters_and_cloudwatch_metrics_are_published(admin_conn):
     from mlops.hooks.cloudwatch_metrics import CloudWatchMetricsHook
     from mlops.hooks.ssm_parameters import SsmParameterHook
 
     name = f"/hook-test/{uuid.uuid4().hex[:6]}"
     SsmParameterHook(aws_conn_id="aws_default").put_string(name, "v1", "first")
     SsmParameterHook(aws_conn_id="aws_default").put_string(name, "v2", "second")
-    assert aws_conn.client("ssm").get_parameter(Name=name)["Parameter"]["Value"] == "v2"
+    assert admin_conn.client("ssm").get_parameter(Name=name)["Parameter"]["Value"] == "v2"
 
     namespace = f"HookTest/{uuid.uuid4().hex[:6]}"
     CloudWatchMetricsHook(aws_conn_id="aws_default").put(namespace, {"ndcg": 0.3, "coverage": 1}, {"Recipe": "r"})
-    listed = aws_conn.client("cloudwatch").list_metrics(Namespace=namespace)["Metrics"]
+    listed = admin_conn.client("cloudwatch").list_metrics(Namespace=namespace)["Metrics"]
     assert sorted(m["MetricName"] for m in listed) == ["coverage", "ndcg"]
     assert all(m["Dimensions"] == [{"Name": "Recipe", "Value": "r"}] for m in listed)

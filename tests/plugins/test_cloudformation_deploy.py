@@ -81,21 +81,21 @@ def name():
     return f"cfn-test-{uuid.uuid4().hex[:8]}"
 
 
-def test_create_then_noop_then_update(aws_conn, airflow_db, name, capfd):
+def test_create_then_noop_then_update(admin_conn, airflow_db, name, capfd):
     suffix = name.removeprefix("cfn-test-")
     run, result = run_deploy(name, TEMPLATE, {"Suffix": suffix})
     assert run.state == "success"
     assert result["action"] == "created"
     assert result["status"] == "CREATE_COMPLETE"
     assert result["outputs"] == {"BucketName": f"cfn-test-{suffix}", "Retention": "7"}
-    stack = aws_conn.client("cloudformation").describe_stacks(StackName=name)["Stacks"][0]
+    stack = admin_conn.client("cloudformation").describe_stacks(StackName=name)["Stacks"][0]
     assert {"Key": "purpose", "Value": "test"} in stack["Tags"]
 
-    before = events(aws_conn, name)
+    before = events(admin_conn, name)
     run, result = run_deploy(name, TEMPLATE, {"Suffix": suffix})
     assert (run.state, result["action"], result["status"]) == ("success", "unchanged", "CREATE_COMPLETE")
-    assert events(aws_conn, name) == before, "a rerun with no changes must not touch the stack"
-    summaries = aws_conn.client("cloudformation").list_change_sets(StackName=name)["Summaries"]
+    assert events(admin_conn, name) == before, "a rerun with no changes must not touch the stack"
+    summaries = admin_conn.client("cloudformation").list_change_sets(StackName=name)["Summaries"]
     left = [
         c["ChangeSetName"] for c in summaries if c["StackName"] == name and c["ExecutionStatus"] != "EXECUTE_COMPLETE"
     ]
@@ -106,7 +106,7 @@ def test_create_then_noop_then_update(aws_conn, airflow_db, name, capfd):
     assert (run.state, result["action"], result["status"]) == ("success", "updated", "UPDATE_COMPLETE")
     assert result["outputs"]["Retention"] == "30"
     assert "Modify  Setting [AWS::SSM::Parameter]" in capfd.readouterr().out
-    value = aws_conn.client("ssm").get_parameter(Name=f"/cfn-test/{suffix}/retention")["Parameter"]["Value"]
+    value = admin_conn.client("ssm").get_parameter(Name=f"/cfn-test/{suffix}/retention")["Parameter"]["Value"]
     assert value == "30"
 
     # Parameters not given keep their previous value (UsePreviousValue), as on AWS.
@@ -114,9 +114,9 @@ def test_create_then_noop_then_update(aws_conn, airflow_db, name, capfd):
     assert (result["action"], result["outputs"]["Retention"]) == ("unchanged", "30")
 
 
-def test_failed_create_fails_with_the_resource_and_reason_then_recovers(aws_conn, airflow_db, name, capfd):
+def test_failed_create_fails_with_the_resource_and_reason_then_recovers(admin_conn, airflow_db, name, capfd):
     taken = f"cfn-test-taken-{uuid.uuid4().hex[:6]}"
-    aws_conn.client("s3").create_bucket(Bucket=taken)
+    admin_conn.client("s3").create_bucket(Bucket=taken)
     template = {
         "Resources": {"Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": taken}}},
         "Outputs": {"BucketName": {"Value": {"Ref": "Bucket"}}},
@@ -139,12 +139,12 @@ def test_failed_create_fails_with_the_resource_and_reason_then_recovers(aws_conn
     assert result["outputs"] == {"BucketName": f"{taken}-2"}
 
 
-def test_throttled_calls_are_retried(aws_conn, airflow_db, name):
-    aws_conn.faults.arm_api("cloudformation", "CreateChangeSet", count=2)
-    aws_conn.faults.arm_api("cloudformation", "DescribeStacks", count=1)
+def test_throttled_calls_are_retried(admin_conn, airflow_db, name):
+    admin_conn.faults.arm_api("cloudformation", "CreateChangeSet", count=2)
+    admin_conn.faults.arm_api("cloudformation", "DescribeStacks", count=1)
     run, result = run_deploy(name, TEMPLATE, {"Suffix": name.removeprefix("cfn-test-")})
     assert (run.state, result["action"]) == ("success", "created")
-    assert aws_conn.faults.snapshot()["api"] == []
+    assert admin_conn.faults.snapshot()["api"] == []
 
 
 @pytest.mark.parametrize(
@@ -159,22 +159,21 @@ def test_throttled_calls_are_retried(aws_conn, airflow_db, name):
     ids=["unknown", "missing"],
 )
 def test_parameters_that_do_not_fit_the_template_fail_before_any_change(
-    aws_conn, airflow_db, name, capfd, parameters, message
+    admin_conn, airflow_db, name, capfd, parameters, message
 ):
     run, _ = run_deploy(name, TEMPLATE, parameters)
     assert run.state == "failed"
     assert f"parameters of stack {name} do not match its template: {message}" in capfd.readouterr().out
-    assert aws_conn.client("cloudformation").list_change_sets(StackName=name)["Summaries"] == [] or all(
-        c["StackName"] != name for c in aws_conn.client("cloudformation").list_change_sets(StackName=name)["Summaries"]
-    )
+    change_sets = admin_conn.client("cloudformation").list_change_sets(StackName=name)["Summaries"]
+    assert change_sets == [] or all(c["StackName"] != name for c in change_sets)
 
 
-def test_publish_writes_only_what_changed_and_removes_stale_outputs(aws_conn, airflow_db, name):
+def test_publish_writes_only_what_changed_and_removes_stale_outputs(admin_conn, airflow_db, name):
     from airflow.sdk import DAG
 
     suffix = name.removeprefix("cfn-test-")
     run_deploy(name, TEMPLATE, {"Suffix": suffix})
-    ssm = aws_conn.client("ssm")
+    ssm = admin_conn.client("ssm")
     ssm.put_parameter(Name=f"/mlops/stacks/{name}/Removed", Value="old", Type="String")
 
     def publish():

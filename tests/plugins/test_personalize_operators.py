@@ -94,7 +94,7 @@ def _task_states(run) -> dict[str, str]:
     return {ti.task_id: ti.state for ti in run.get_task_instances()}
 
 
-def test_create_then_rerun_reuses_and_a_new_version_updates_the_campaign(data, stack, aws_conn, airflow_db):
+def test_create_then_rerun_reuses_and_a_new_version_updates_the_campaign(data, stack, admin_conn, airflow_db):
     name = f"ops-{uuid.uuid4().hex[:6]}"
     personalize = stack.client("personalize")
     stack.faults.arm_api("personalize", "CreateDatasetGroup", "ThrottlingException", count=2)
@@ -125,7 +125,7 @@ def test_create_then_rerun_reuses_and_a_new_version_updates_the_campaign(data, s
     assert served["latestCampaignUpdate"]["status"] == "ACTIVE"
 
 
-def test_a_failed_import_fails_its_task_with_the_reason(data, stack, aws_conn, airflow_db, capfd):
+def test_a_failed_import_fails_its_task_with_the_reason(data, stack, admin_conn, airflow_db, capfd):
     name = f"bad-{uuid.uuid4().hex[:6]}"
     run = run_dag(_chain(name, data, location="short/interactions.csv"))
     states = _task_states(run)
@@ -134,7 +134,7 @@ def test_a_failed_import_fails_its_task_with_the_reason(data, stack, aws_conn, a
     assert "Personalize dataset_import_job" in out and "at least 1000 are required" in out
 
 
-def test_a_solution_cannot_change_its_recipe(data, stack, aws_conn):
+def test_a_solution_cannot_change_its_recipe(data, stack, admin_conn):
     from mlops.hooks.personalize import PersonalizeConflict, PersonalizeHook
 
     hook = PersonalizeHook()
