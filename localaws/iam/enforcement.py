@@ -9,6 +9,7 @@ with AWS's message naming principal, action and resource.
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -111,6 +112,22 @@ class Enforcer:
         )
         self.exercised.record(principal.identity_arn, check.action, check.resource, decision.effect)
         return decision
+
+
+def service_decision(
+    service: str, action: str, resource: str, account_id: str, region: str, context: dict[str, list[str]]
+) -> policy.Decision:
+    """What a service principal acting for the account may do to a resource - CloudWatch publishing
+    an alarm's notification, with the KMS key that encrypts the topic - decided by the resource's
+    policy alone (a service has no identity policy). Allowed when enforcement is off."""
+    if os.environ.get("LOCALAWS_IAM", "on").lower() in ("off", "0", "false"):
+        return policy.Decision(policy.ALLOW)
+    principal = principals.service_principal(service, account_id)
+    document, must_allow = resource_policies.policy_for(action, resource, account_id, region)
+    request = policy.Request(
+        principal, action, resource, {**request_context(principal, region, secure=True), **context}
+    )
+    return policy.evaluate(request, [], document, resource_policy_must_allow=must_allow)
 
 
 def _missing_object(call: ApiCall) -> str | None:

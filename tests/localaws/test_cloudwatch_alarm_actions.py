@@ -194,6 +194,91 @@ def test_an_action_that_cannot_run_is_a_failed_history_item(stack):
     assert {json.loads(i["HistoryData"])["actionState"] for i in actions} == {"Failed"}
 
 
+def _action_summaries(cloudwatch, name: str) -> list[str]:
+    items = cloudwatch.describe_alarm_history(AlarmName=name, HistoryItemType="Action")["AlarmHistoryItems"]
+    return [i["HistorySummary"] for i in items]
+
+
+def test_the_topic_policy_must_let_cloudwatch_publish(stack, subscribed):
+    """A topic policy that names only the account's roles refuses CloudWatch, as on AWS: the
+    notification is not delivered and the history says why, in CloudWatch's words."""
+    cloudwatch, sns, tag = stack.client("cloudwatch"), stack.client("sns"), uuid.uuid4().hex[:8]
+    topic, queue = subscribed()
+    only_roles = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+                "Action": "sns:Publish",
+                "Resource": topic,
+            }
+        ],
+    }
+    sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(only_roles))
+    name = f"refused-{tag}"
+    _alarm(cloudwatch, name, tag, AlarmActions=[topic])
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="test")
+    assert notifications(stack, queue, wait_s=2) == []
+    alarm_arn = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["AlarmArn"]
+    assert _action_summaries(cloudwatch, name) == [
+        f'Failed to execute action {topic}. Received error: "Resource: {alarm_arn} is not authorized to perform:'
+        f' SNS:Publish on resource: {topic}"'
+    ]
+    allowed = {
+        **only_roles,
+        "Statement": [{**only_roles["Statement"][0], "Principal": {"Service": "cloudwatch.amazonaws.com"}}],
+    }
+    sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(allowed))
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="reset")
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="again")
+    assert len(notifications(stack, queue)) == 1
+
+
+def test_an_encrypted_topic_needs_a_key_cloudwatch_may_use(stack, subscribed):
+    """SSE topics: the AWS managed key (alias/aws/sns) and a customer key whose policy leaves out
+    CloudWatch both refuse; a key policy granting cloudwatch.amazonaws.com lets the notification through."""
+    cloudwatch, sns, kms, tag = (
+        stack.client("cloudwatch"),
+        stack.client("sns"),
+        stack.client("kms"),
+        uuid.uuid4().hex[:8],
+    )
+    root = {
+        "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+    cloudwatch_use = {
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudwatch.amazonaws.com"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+    }
+    account_only = kms.create_key(Policy=json.dumps({"Version": "2012-10-17", "Statement": [root]}))["KeyMetadata"]
+    with_cloudwatch = kms.create_key(Policy=json.dumps({"Version": "2012-10-17", "Statement": [root, cloudwatch_use]}))
+    denied = "CloudWatch Alarms does not have authorization to access the SNS topic encryption key."
+    for key, delivered in (
+        ("alias/aws/sns", False),
+        (account_only["KeyId"], False),
+        (with_cloudwatch["KeyMetadata"]["Arn"], True),
+    ):
+        topic, queue = subscribed()
+        sns.set_topic_attributes(TopicArn=topic, AttributeName="KmsMasterKeyId", AttributeValue=key)
+        name = f"sse-{tag}-{delivered}-{key[-6:].replace('/', '')}"
+        _alarm(cloudwatch, name, tag, AlarmActions=[topic])
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="test")
+        if delivered:
+            assert len(notifications(stack, queue)) == 1
+            assert _action_summaries(cloudwatch, name) == [f"Successfully executed action {topic}"]
+        else:
+            assert notifications(stack, queue, wait_s=2) == []
+            assert _action_summaries(cloudwatch, name) == [
+                f'Failed to execute action {topic}. Received error: "{denied}"'
+            ], key
+
+
 def test_put_metric_alarm_keeps_the_state_of_an_existing_alarm(stack):
     cloudwatch, tag = stack.client("cloudwatch"), uuid.uuid4().hex[:8]
     name = f"kept-{tag}"

@@ -5,7 +5,12 @@ the new state (AlarmActions for ALARM, OKActions for OK, InsufficientDataActions
 INSUFFICIENT_DATA) when ActionsEnabled is true. An SNS topic action publishes CloudWatch's alarm
 notification: a JSON message (alarm, old and new state, reason, Region by its long name, the
 Trigger: the metric or the metric-math queries) with the Subject `ALARM: "<name>" in <Region>`.
-It is published through moto's SNS backend, so the topic's subscriptions (SQS queues) receive it.
+It is published through moto's SNS backend, so the topic's subscriptions (SQS queues) receive it,
+but only as AWS would: CloudWatch (`cloudwatch.amazonaws.com`, with `aws:SourceArn` the alarm and
+`aws:SourceAccount`/`AWS:SourceOwner` its account) must be allowed `sns:Publish` by the topic's
+policy and, for a topic encrypted with a KMS key, `kms:GenerateDataKey*` and `kms:Decrypt` by the key
+policy (an AWS managed key, `alias/aws/sns`, never allows it). A refusal is a failed Action history
+item with CloudWatch's message, and no notification.
 
 Each change and each action is kept as a history item in AWS's shape (HistoryItemType StateUpdate
 and Action), answered by DescribeAlarmHistory (`localaws.cloudwatch.responses`), which moto lacks.
@@ -26,7 +31,10 @@ from typing import Any
 from botocore.loaders import create_loader
 from moto.cloudwatch.models import Alarm
 from moto.core.utils import utcnow
+from moto.kms.models import kms_backends
 from moto.sns.models import sns_backends
+
+from localaws.iam.enforcement import service_decision
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +197,15 @@ def _run(alarm: Alarm, action: str, old_state: str, account_id: str) -> None:
     try:
         if topic is None:
             raise LookupError("topic does not exist")
+        refusal = publish_refusal(alarm, topic, account_id)
+        if refusal is not None:
+            raise PermissionError(refusal)
         message_id = topic.publish(json.dumps(message), subject=subject)
+    except PermissionError as err:  # CloudWatch's wording, e.g. in the alarm-notification Knowledge Center
+        summary = f'Failed to execute action {action}. Received error: "{err}"'
+        log.warning("alarm %s: %s", alarm.name, summary)
+        _history(alarm, "Action", summary, {**data, "actionState": "Failed", "error": str(err)})
+        return
     except Exception as err:  # a failed action is recorded, as CloudWatch does; the alarm goes on
         summary = f"Failed to execute action {action}: {err}"
         log.warning("alarm %s: %s", alarm.name, summary)
@@ -201,6 +217,34 @@ def _run(alarm: Alarm, action: str, old_state: str, account_id: str) -> None:
         f"Successfully executed action {action}",
         {**data, "notificationResource": action, "publishedMessage": {"messageId": message_id}},
     )
+
+
+def publish_refusal(alarm: Alarm, topic, account_id: str) -> str | None:
+    """Why CloudWatch may not publish the alarm's notification to `topic` (None when it may)."""
+    region = topic.arn.split(":")[3]
+    context = {
+        "aws:SourceArn": [alarm.alarm_arn],
+        "aws:SourceAccount": [account_id],
+        "AWS:SourceOwner": [account_id],
+    }
+    decision = service_decision("cloudwatch.amazonaws.com", "sns:Publish", topic.arn, account_id, region, context)
+    if not decision.allowed:
+        return f"Resource: {alarm.alarm_arn} is not authorized to perform: SNS:Publish on resource: {topic.arn}"
+    if not topic.kms_master_key_id:
+        return None
+    key_denied = "CloudWatch Alarms does not have authorization to access the SNS topic encryption key."
+    backend = kms_backends[account_id][region]
+    try:
+        key_id = backend.any_id_to_key_id(topic.kms_master_key_id)
+        key = backend.keys[key_id]
+    except (KeyError, TypeError, AttributeError):
+        if topic.kms_master_key_id.endswith("alias/aws/sns"):
+            return key_denied  # the AWS managed key's policy allows SNS's own callers only
+        return f"the topic's KMS key {topic.kms_master_key_id} does not exist"
+    for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+        if not service_decision("cloudwatch.amazonaws.com", action, key.arn, account_id, region, context).allowed:
+            return key_denied
+    return None
 
 
 def install() -> None:
