@@ -70,6 +70,9 @@ class MlflowServer:
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-1",
+            # MLflow 3's job runner (GenAI evaluation and prompt jobs, unused here) starts four Huey
+            # consumers that poll all the time: a third of a core on this 2-core machine.
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         }
         if self.ca_bundle:
             env["AWS_CA_BUNDLE"] = self.ca_bundle
