@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from localaws.wire import ApiCall, Operations
+from localaws.wire import ApiCall, AwsError, Operations
 
 operations = Operations()
 
@@ -33,7 +33,16 @@ def get_record(call: ApiCall) -> dict[str, Any]:
 def batch_get_record(call: ApiCall) -> dict[str, Any]:
     backend = _backend(call)
     records, errors, unprocessed = [], [], []
-    for identifier in call.params["Identifiers"]:
+    identifiers = call.params["Identifiers"]
+    # the service model's bounds, which botocore checks only from below
+    if len(identifiers) > 100 or any(len(i["RecordIdentifiersValueAsString"]) > 100 for i in identifiers):
+        raise AwsError(
+            "ValidationError",
+            "1 validation error detected: Value at 'identifiers' failed to satisfy constraint: "
+            "Member must have length less than or equal to 100",
+            400,
+        )
+    for identifier in identifiers:
         for value in identifier["RecordIdentifiersValueAsString"]:
             record = backend.get_record(identifier["FeatureGroupName"], value, identifier.get("FeatureNames"))
             if record is not None:

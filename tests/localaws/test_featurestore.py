@@ -94,3 +94,31 @@ def test_an_unknown_group_is_not_found(stack):
             FeatureGroupName="no-such-group", Record=record("1", "2011-10-31T23:59:59Z")
         )
     assert raised.value.response["Error"]["Code"] == "ResourceNotFound"
+
+
+def test_batch_get_record_holds_the_api_bound(stack, group):
+    runtime = stack.client("sagemaker-featurestore-runtime")
+    ids = [str(i) for i in range(101)]
+    with pytest.raises(ClientError, match="less than or equal to 100"):
+        runtime.batch_get_record(Identifiers=[{"FeatureGroupName": group, "RecordIdentifiersValueAsString": ids}])
+
+
+def test_the_hook_puts_only_what_the_online_store_does_not_hold(stack, group, admin_conn):
+    """A rerun of the same table adds nothing to the offline store; a changed record is put again."""
+    from mlops.hooks.feature_store import FeatureStoreHook
+
+    hook = FeatureStoreHook(aws_conn_id="aws_default")
+    table = [record(f"u{i}", "2011-10-31T23:59:59Z", frequency=str(i)) for i in range(250)]
+    offline = stack.backend("sagemaker-featurestore-runtime", "123456789012", "us-east-1").offline_records
+
+    first = hook.put_records(group, iter(table), "user_id")
+    assert (first.sent, first.unchanged, len(offline(group))) == (250, 0, 250)
+    again = hook.put_records(group, iter(table), "user_id")
+    assert (again.sent, again.unchanged, len(offline(group))) == (0, 250, 250)
+    table[7] = record("u7", "2011-10-31T23:59:59Z", frequency="70")
+    changed = hook.put_records(group, iter(table), "user_id")
+    assert (changed.sent, changed.unchanged, len(offline(group))) == (1, 249, 251)
+    held = stack.client("sagemaker-featurestore-runtime").get_record(
+        FeatureGroupName=group, RecordIdentifierValueAsString="u7"
+    )["Record"]
+    assert {"FeatureName": "frequency", "ValueAsString": "70"} in held

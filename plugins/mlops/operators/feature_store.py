@@ -2,8 +2,9 @@
 
 The provider has no Feature Store operator. This one reads the group's definition, sends the
 columns the group defines (extra columns, such as model-scaled ones, stay in S3), stamps every
-record with one event time, and checks that the table holds the record identifier. Reloading the
-same table with the same event time overwrites the same records: reruns do not duplicate online.
+record with one event time, and checks that the table holds the record identifier. Records the
+online store already holds unchanged are not put again (`FeatureStoreHook.put_records`), so a rerun
+of the same table and event time adds nothing to the offline store.
 """
 
 from __future__ import annotations
@@ -82,6 +83,16 @@ class FeatureStoreIngestOperator(AwsBaseOperator[FeatureStoreHook]):
             [*hook.to_record(row, features), {"FeatureName": event_feature, "ValueAsString": self.event_time}]
             for row in table.select(features).to_pylist()
         )
-        sent = hook.put_records(self.feature_group_name, records, max_workers=self.max_workers)
-        self.log.info("Put %d records into %s", sent, self.feature_group_name)
-        return {"feature_group": self.feature_group_name, "records": sent, "event_time": self.event_time}
+        done = hook.put_records(self.feature_group_name, records, identifier, max_workers=self.max_workers)
+        self.log.info(
+            "Put %d records into %s; %d were there already, unchanged",
+            done.sent,
+            self.feature_group_name,
+            done.unchanged,
+        )
+        return {
+            "feature_group": self.feature_group_name,
+            "records": done.sent,
+            "unchanged": done.unchanged,
+            "event_time": self.event_time,
+        }
