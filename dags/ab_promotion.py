@@ -62,13 +62,14 @@ or by hand for a given version.
         ),
         "traffic_share": Param(0.1, type="number", minimum=0.01, maximum=0.5, title="Challenger traffic share"),
         "alpha": Param(0.05, type="number", exclusiveMinimum=0, maximum=0.2, title="Significance level (alpha)"),
-        "min_detectable_effect": Param(
-            0.02,
+        "min_detectable_lift": Param(
+            0.1,
             type="number",
             exclusiveMinimum=0,
-            maximum=0.5,
-            title="Minimum detectable effect",
-            description="Absolute difference of conversion rates the test is tuned to find soonest (mSPRT tau).",
+            maximum=10,
+            title="Minimum detectable lift (relative)",
+            description="Relative lift of the conversion rate (0.1 = +10%) the test is tuned to find soonest: "
+            "the spread of the mixture prior of the exact sequential test.",
         ),
         "min_sessions": Param(200, type="integer", minimum=1, title="Sessions per variant before a look counts"),
         "min_duration_hours": Param(24.0, type="number", minimum=0, title="Minimum duration (hours)"),

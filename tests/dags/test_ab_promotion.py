@@ -22,7 +22,7 @@ DAG_ID = "ab_promotion"
 FAST_TEST = {
     "traffic_share": 0.5,
     "min_sessions": 100,
-    "min_detectable_effect": 0.05,
+    "min_detectable_lift": 0.3,
     "min_duration_hours": 0.0,
     "max_duration_hours": 0.1,
     "check_interval_minutes": 0.05,
