@@ -113,6 +113,24 @@ class AbMetricsHook(AwsBaseHook):
                 sums[variant][metric] += float(sum(result["Values"]))
         return sums
 
+    def alarms_breached_since(self, names: list[str], since: datetime) -> list[str]:
+        """Alarms that went to ALARM at any time since `since` (their StateUpdate history), even if
+        they are OK again: a breach that clears between two looks still counts."""
+        breached = []
+        for name in names:
+            pages = self.conn.get_paginator("describe_alarm_history").paginate(
+                AlarmName=name, HistoryItemType="StateUpdate", StartDate=since, EndDate=datetime.now(UTC)
+            )
+            for page in pages:
+                for item in page["AlarmHistoryItems"]:
+                    new_state = json.loads(item.get("HistoryData") or "{}").get("newState", {})
+                    if new_state.get("stateValue") == "ALARM":
+                        breached.append(name)
+                        break
+                if name in breached:
+                    break
+        return sorted(breached)
+
     def alarms_firing(self, names: list[str]) -> list[str]:
         if not names:
             return []
