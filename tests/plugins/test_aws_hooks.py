@@ -98,3 +98,14 @@ def test_a_guardrail_breach_that_cleared_between_two_looks_still_counts(admin_co
     assert hook.alarms_firing([flapped, quiet]) == []
     assert hook.alarms_breached_since([flapped, quiet], since) == [flapped]
     assert hook.alarms_breached_since([flapped, quiet], datetime.now(UTC) + timedelta(seconds=1)) == []
+
+
+def test_metric_periods_follow_cloudwatchs_retention():
+    """1-minute data lives 15 days, 5-minute 63 days, then hourly; at most 1,440 points a metric."""
+    from mlops.hooks.ab_tests import metric_period
+
+    assert metric_period(10) == 60 and metric_period(86400) == 60
+    assert metric_period(14 * 86400) == 840  # 14 days: 1,440 points of 14 minutes
+    assert metric_period(16 * 86400) == 1200  # past 15 days: 960 s rounded up to 5-minute multiples
+    assert metric_period(30 * 86400) % 300 == 0 and 30 * 86400 / metric_period(30 * 86400) <= 1440
+    assert metric_period(70 * 86400) == 7200  # past 63 days: hourly multiples
