@@ -24,9 +24,10 @@ always-valid confidence sequence {psi0 : M_n(psi0) < 1/alpha} (Howard, Ramdas, M
 
 It replaces the normal-mixture mSPRT on the difference of rates with the unpooled plug-in variance
 (Johari et al. 2022): that one is only asymptotically a martingale, and its variance collapses when
-the small arm has 0-2 conversions, so at 0.5-2% conversion rates and a 10% share it decided in
-6-20% of A/A tests. Non-converting sessions carry almost no information at low rates, so
-conditioning on conversions costs little power there (at 30% it costs some; validity is unchanged).
+the small arm has 0-2 conversions, so at 0.5-2% conversion rates it decided in 6-17% of A/A tests
+at a 10% share and up to 36% at 5% (benchmarks/ab_sequential.py). Non-converting sessions carry
+almost no information at low rates, so conditioning on conversions costs little power there (at 30%
+it costs some; validity is unchanged).
 
 The prior's spread is set from the minimum detectable lift: sd(q) = q0 (1 - q0) log(1 + lift), the
 change of q that lift makes, so the test finds that lift soonest. The same test on *impressions*
