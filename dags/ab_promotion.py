@@ -29,15 +29,19 @@ or by hand for a given version.
 4. **start_test** - the test's record in the A/B ledger (DynamoDB); a rerun resumes it.
 5. **watch** - a look every `check_interval_minutes`, in reschedule mode (no worker slot held):
    impressions and conversions per variant (the application's CloudWatch metrics) go into an
-   always-valid mSPRT; promote when the challenger is significantly better, roll back when it is
-   significantly worse or a guardrail alarm (latency, 5xx) fires, inconclusive at the maximum
-   duration. Each look is stored in the ledger.
+   exact always-valid test on the challenger's share of conversions; promote when the challenger
+   is significantly better, roll back when it is significantly worse or a guardrail alarm
+   (latency, 5xx) is or was in ALARM since the last look, inconclusive at the maximum duration or
+   on a sample-ratio mismatch. Each look is stored in the ledger.
 6. **promote**: all traffic to the challenger (UpdateEndpointWeightsAndCapacities), then the
    endpoint on the challenger alone as variant `champion`. **Roll back / inconclusive**: all
    traffic to the champion, then the champion alone.
 7. **conclude** - MLflow alias `champion` moved (promotion), `challenger` removed, the version
    tagged with the outcome and its figures; the SageMaker model package approved or rejected; the
    ledger record closed.
+8. **restore_champion** (teardown of `deploy`) - runs whatever failed in between: unless the run
+   promoted, the champion gets all traffic back and serves alone; a test left `running` is
+   marked `aborted`. The run's state is that of its work tasks.
 """
 
 
@@ -62,13 +66,14 @@ or by hand for a given version.
         ),
         "traffic_share": Param(0.1, type="number", minimum=0.01, maximum=0.5, title="Challenger traffic share"),
         "alpha": Param(0.05, type="number", exclusiveMinimum=0, maximum=0.2, title="Significance level (alpha)"),
-        "min_detectable_effect": Param(
-            0.02,
+        "min_detectable_lift": Param(
+            0.1,
             type="number",
             exclusiveMinimum=0,
-            maximum=0.5,
-            title="Minimum detectable effect",
-            description="Absolute difference of conversion rates the test is tuned to find soonest (mSPRT tau).",
+            maximum=10,
+            title="Minimum detectable lift (relative)",
+            description="Relative lift of the conversion rate (0.1 = +10%) the test is tuned to find soonest: "
+            "the spread of the mixture prior of the exact sequential test.",
         ),
         "min_sessions": Param(200, type="integer", minimum=1, title="Sessions per variant before a look counts"),
         "min_duration_hours": Param(24.0, type="number", minimum=0, title="Minimum duration (hours)"),
@@ -130,6 +135,13 @@ def ab_promotion():
         figures = ti.xcom_pull(task_ids="watch") if plan["mode"] == "ab" else None
         return steps.conclude(plan, figures, aws_conn_id=AWS_CONN_ID, mlflow_conn_id=MLFLOW_CONN_ID)
 
+    @task(execution_timeout=timedelta(hours=2), retries=3)
+    def restore_champion(plan: dict, ti=None) -> dict:
+        from mlops.tasks import ab_promotion as steps
+
+        promoted = ti.xcom_pull(task_ids="promote_endpoint") is not None
+        return steps.restore_champion(plan, promoted, aws_conn_id=AWS_CONN_ID)
+
     the_plan = plan()
     staged = stage_artifacts(the_plan)
     endpoint_args = {"aws_conn_id": AWS_CONN_ID, "check_interval": 15, "execution_timeout": timedelta(hours=2)}
@@ -190,6 +202,8 @@ def ab_promotion():
     started >> watch >> decided >> [promote_traffic, restore_traffic]
     promote_traffic >> promote_endpoint >> done
     restore_traffic >> retire_challenger >> done
+    # whatever fails after the A/B config is deployed, the champion gets its traffic back
+    done >> restore_champion(the_plan).as_teardown(setups=deploy)
 
 
 ab_promotion()

@@ -197,7 +197,7 @@ def deployed_stacks(stack: LocalAwsStack, conf: dict) -> str:
 AB_FAST = {
     "traffic_share": 0.5,
     "min_sessions": 100,
-    "min_detectable_effect": 0.05,
+    "min_detectable_lift": 0.3,
     "min_duration_hours": 0.0,
     "max_duration_hours": 0.15,
     "check_interval_minutes": 0.1,

@@ -106,11 +106,24 @@ def rollout_plan(
 
 
 def sequential_settings(params: dict) -> dict[str, float | int]:
-    """The sequential test's settings from the DAG's Params (durations in seconds)."""
-    return {
+    """The sequential test's settings from the DAG's Params (durations in seconds), validated when
+    the run is planned - not at the first look, with the challenger already taking traffic. The
+    error names the Param."""
+    from include.abtest.decision import Settings
+
+    min_hours, max_hours = float(params["min_duration_hours"]), float(params["max_duration_hours"])
+    if min_hours > max_hours:
+        raise ValueError(f"Param min_duration_hours ({min_hours:g}) must not exceed max_duration_hours ({max_hours:g})")
+    settings = {
         "alpha": float(params["alpha"]),
-        "min_detectable_effect": float(params["min_detectable_effect"]),
+        "min_detectable_lift": float(params["min_detectable_lift"]),
+        "traffic_share": float(params["traffic_share"]),
         "min_sessions": int(params["min_sessions"]),
-        "min_duration_s": float(params["min_duration_hours"]) * 3600,
-        "max_duration_s": float(params["max_duration_hours"]) * 3600,
+        "min_duration_s": min_hours * 3600,
+        "max_duration_s": max_hours * 3600,
     }
+    try:
+        Settings(**settings)
+    except ValueError as error:
+        raise ValueError(f"invalid A/B test Params: {error}") from error
+    return settings

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import threading
 import uuid
 from pathlib import Path
 
@@ -22,7 +23,7 @@ DAG_ID = "ab_promotion"
 FAST_TEST = {
     "traffic_share": 0.5,
     "min_sessions": 100,
-    "min_detectable_effect": 0.05,
+    "min_detectable_lift": 0.3,
     "min_duration_hours": 0.0,
     "max_duration_hours": 0.1,
     "check_interval_minutes": 0.05,
@@ -120,7 +121,7 @@ def _run_with_traffic(dag, stack, models, conf: dict):
         stack.client, "mlops-recommender-dev", "MLOps/Recommendations", models["sessions"], rate=60
     ).start()
     try:
-        run, run_states = _run(dag, {**conf, **FAST_TEST})
+        run, run_states = _run(dag, {**FAST_TEST, **conf})
     finally:
         replayed = replayer.stop()
     return run, run_states, replayed
@@ -223,3 +224,78 @@ def test_a_failing_challenger_is_rolled_back_by_its_guardrail(
     assert client.get_model_version(name, v3["version"]).tags["ab_outcome"] == "rolled_back"
     package = stack.client("sagemaker").describe_model_package(ModelPackageName=package_v3)
     assert package["ModelApprovalStatus"] == "Rejected"
+
+
+def _another_version(models, index: int) -> str:
+    """A new version of an already trained model: a champion/challenger pair the ledger has not seen."""
+    artifact = models["versions"][index]["artifact"]
+    created = models["client"].create_model_version(models["name"], artifact, tags={"model_artifact": artifact})
+    return str(created.version)
+
+
+def test_a_slow_challenger_is_rolled_back_by_its_latency_guardrail(
+    dag, models, v2_serving, stack, aws_conn, mlflow_conn, capfd
+):
+    """The serving stack's other guardrail: p95 ModelLatency over 5 s (6 s per invocation here)."""
+    name, v2 = models["name"], models["versions"][1]
+    slow = _another_version(models, 2)
+    stack.faults.arm_model(f"mlops-recommender-dev-v{slow}", error_rate=0.0, latency_ms=6000)
+
+    conf = {"model_name": name, "version": slow, "max_duration_hours": 0.25}
+    run, states, _ = _run_with_traffic(dag, stack, models, conf)
+    out = capfd.readouterr().out
+    assert run.state == "success", (states, out[-3000:])
+    assert states["retire_challenger"] == "success" and states["promote_traffic"] == "skipped", states
+    ledger = _ledger(stack, f"{name}-v{v2['version']}-vs-v{slow}")
+    assert ledger["status"] == "rolled_back", ledger
+    assert "mlops-dev-challenger-latency" in ledger["record"]["figures"]["alarms"], ledger
+    assert _endpoint(stack)["variants"] == {"champion": f"mlops-recommender-dev-v{v2['version']}"}
+    assert models["client"].get_model_version(name, slow).tags["ab_outcome"] == "rolled_back"
+
+
+def test_a_failing_watch_gives_the_champion_its_traffic_back(dag, models, v2_serving, stack, aws_conn, mlflow_conn):
+    """The watch fails (conversions nobody was shown: more Conversions than Impressions for the
+    challenger) - the teardown gives the champion all traffic back and serves it alone; the run
+    fails, the registry is untouched, the test is marked aborted."""
+    name, v2 = models["name"], models["versions"][1]
+    challenger = _another_version(models, 0)
+    cloudwatch = stack.client("cloudwatch")
+    stop = threading.Event()
+
+    def forge() -> None:
+        while not stop.wait(1.0):
+            cloudwatch.put_metric_data(
+                Namespace="MLOps/Recommendations",
+                MetricData=[
+                    {
+                        "MetricName": "Conversions",
+                        "Dimensions": [
+                            {"Name": "EndpointName", "Value": "mlops-recommender-dev"},
+                            {"Name": "VariantName", "Value": "challenger"},
+                        ],
+                        "Value": 5.0,
+                        "Unit": "Count",
+                    }
+                ],
+            )
+
+    forger = threading.Thread(target=forge, name="forged-conversions", daemon=True)
+    forger.start()
+    try:
+        run, states = _run(dag, {"model_name": name, "version": challenger, **FAST_TEST})
+    finally:
+        stop.set()
+        forger.join(timeout=10)
+    assert run.state == "failed", states
+    assert states["watch"] == "failed" and states["restore_champion"] == "success", states
+    assert states["promote_traffic"] == states["conclude"] == "upstream_failed", states
+
+    served = _endpoint(stack)
+    assert served["variants"] == {"champion": f"mlops-recommender-dev-v{v2['version']}"}
+    assert [(v["VariantName"], v["CurrentWeight"]) for v in served["endpoint"]["ProductionVariants"]] == [
+        ("champion", 1.0)
+    ]
+    ledger = _ledger(stack, f"{name}-v{v2['version']}-vs-v{challenger}")
+    assert ledger["status"] == "aborted" and "champion serves alone" in ledger["record"]["aborted"], ledger
+    assert models["client"].get_model_version_by_alias(name, "champion").version == v2["version"]
+    assert "ab_outcome" not in models["client"].get_model_version(name, challenger).tags

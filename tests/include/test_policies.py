@@ -128,7 +128,8 @@ def test_outcomes_map_to_statuses_and_approvals():
     settings = rollout.sequential_settings(
         {
             "alpha": 0.05,
-            "min_detectable_effect": 0.02,
+            "min_detectable_lift": 0.1,
+            "traffic_share": 0.1,
             "min_sessions": 200,
             "min_duration_hours": 1,
             "max_duration_hours": 2,
@@ -136,7 +137,8 @@ def test_outcomes_map_to_statuses_and_approvals():
     )
     assert settings == {
         "alpha": 0.05,
-        "min_detectable_effect": 0.02,
+        "min_detectable_lift": 0.1,
+        "traffic_share": 0.1,
         "min_sessions": 200,
         "min_duration_s": 3600.0,
         "max_duration_s": 7200.0,

@@ -68,3 +68,44 @@ def test_ssm_parameters_and_cloudwatch_metrics_are_published(admin_conn):
     listed = admin_conn.client("cloudwatch").list_metrics(Namespace=namespace)["Metrics"]
     assert sorted(m["MetricName"] for m in listed) == ["coverage", "ndcg"]
     assert all(m["Dimensions"] == [{"Name": "Recipe", "Value": "r"}] for m in listed)
+
+
+def test_a_guardrail_breach_that_cleared_between_two_looks_still_counts(admin_conn):
+    """The A/B watch reads the alarms' StateUpdate history since its last look, not only their state
+    now: an alarm that went to ALARM and back to OK in between is a breach."""
+    from datetime import UTC, datetime, timedelta
+
+    from mlops.hooks.ab_tests import AbMetricsHook
+
+    cloudwatch = admin_conn.client("cloudwatch")
+    flapped, quiet = (f"mlops-hooktest-{uuid.uuid4().hex[:6]}-{kind}" for kind in ("latency", "5xx"))
+    for name in (flapped, quiet):
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="AWS/SageMaker",
+            MetricName="ModelLatency",
+            Dimensions=[{"Name": "EndpointName", "Value": "hook-test"}, {"Name": "VariantName", "Value": "challenger"}],
+            ExtendedStatistic="p95",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=5_000_000,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    cloudwatch.set_alarm_state(AlarmName=flapped, StateValue="ALARM", StateReason="p95 above 5 s")
+    cloudwatch.set_alarm_state(AlarmName=flapped, StateValue="OK", StateReason="back under 5 s")
+    hook = AbMetricsHook(aws_conn_id="aws_default")
+    assert hook.alarms_firing([flapped, quiet]) == []
+    assert hook.alarms_breached_since([flapped, quiet], since) == [flapped]
+    assert hook.alarms_breached_since([flapped, quiet], datetime.now(UTC) + timedelta(seconds=1)) == []
+
+
+def test_metric_periods_follow_cloudwatchs_retention():
+    """1-minute data lives 15 days, 5-minute 63 days, then hourly; at most 1,440 points a metric."""
+    from mlops.hooks.ab_tests import metric_period
+
+    assert metric_period(10) == 60 and metric_period(86400) == 60
+    assert metric_period(14 * 86400) == 840  # 14 days: 1,440 points of 14 minutes
+    assert metric_period(16 * 86400) == 1200  # past 15 days: 960 s rounded up to 5-minute multiples
+    assert metric_period(30 * 86400) % 300 == 0 and 30 * 86400 / metric_period(30 * 86400) <= 1440
+    assert metric_period(70 * 86400) == 7200  # past 63 days: hourly multiples

@@ -22,6 +22,19 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 IMPRESSIONS, CONVERSIONS = "Impressions", "Conversions"
 
 
+def metric_period(window_s: float) -> int:
+    """GetMetricData's Period for sums over the last `window_s` seconds: at most 1,440 points per
+    metric, and what CloudWatch's retention allows for the oldest point - 60 s data is kept 15 days,
+    then only 5-minute aggregates (63 days), then hourly: a window reaching further back than 15
+    (63) days needs a multiple of 300 (3,600) seconds."""
+    window_s = max(window_s, 60.0)
+    period = 60 * max(1, math.ceil(window_s / 60 / 1440))
+    for age, step in ((63 * 86400, 3600), (15 * 86400, 300)):
+        if window_s > age:
+            return step * math.ceil(period / step)
+    return period
+
+
 class AbTestLedgerHook(AwsBaseHook):
     def __init__(self, *args, table_name: str, **kwargs) -> None:
         kwargs["client_type"] = "dynamodb"
@@ -80,8 +93,7 @@ class AbMetricsHook(AwsBaseHook):
         self, namespace: str, endpoint: str, variants: list[str], metrics: tuple[str, ...], since: datetime
     ) -> dict[str, dict[str, float]]:
         now = datetime.now(UTC)
-        window = max((now - since).total_seconds(), 60.0)
-        period = 60 * max(1, math.ceil(window / 60 / 1440))  # at most 1,440 points per metric
+        period = metric_period((now - since).total_seconds())
         queries, names = [], {}
         for i, variant in enumerate(variants):
             for j, metric in enumerate(metrics):
@@ -112,6 +124,24 @@ class AbMetricsHook(AwsBaseHook):
                 variant, metric = names[result["Id"]]
                 sums[variant][metric] += float(sum(result["Values"]))
         return sums
+
+    def alarms_breached_since(self, names: list[str], since: datetime) -> list[str]:
+        """Alarms that went to ALARM at any time since `since` (their StateUpdate history), even if
+        they are OK again: a breach that clears between two looks still counts."""
+        breached = []
+        for name in names:
+            pages = self.conn.get_paginator("describe_alarm_history").paginate(
+                AlarmName=name, HistoryItemType="StateUpdate", StartDate=since, EndDate=datetime.now(UTC)
+            )
+            for page in pages:
+                for item in page["AlarmHistoryItems"]:
+                    new_state = json.loads(item.get("HistoryData") or "{}").get("newState", {})
+                    if new_state.get("stateValue") == "ALARM":
+                        breached.append(name)
+                        break
+                if name in breached:
+                    break
+        return sorted(breached)
 
     def alarms_firing(self, names: list[str]) -> list[str]:
         if not names:

@@ -1,7 +1,8 @@
 """The periodic look at a running A/B test, in reschedule mode: no worker slot is held in between.
 
 Each poke reads the variants' impressions and conversions since the test started and the
-challenger's guardrail alarms, applies the decision rules of `include.abtest.decision` with the
+challenger's guardrail alarms (in ALARM now, or gone to ALARM since the previous look by their
+history: a breach that cleared in between counts), applies the decision rules of `include.abtest.decision` with the
 state kept in the test's ledger record (looks, running always-valid p-value), stores the look,
 and finishes with the decision (promote, rollback, inconclusive) and its figures as XCom. The
 ledger hook is the sensor's `hook`; the metrics hook is built with the same connection, region,
@@ -18,6 +19,7 @@ from typing import Any
 from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk import PokeReturnValue
+from airflow.sdk.exceptions import AirflowFailException
 
 from mlops.hooks.ab_tests import CONVERSIONS, IMPRESSIONS, AbMetricsHook, AbTestLedgerHook
 
@@ -31,8 +33,8 @@ class AbTestSensor(AwsBaseSensor[AbTestLedgerHook]):
     :param table_name: the A/B ledger table (serving stack output AbTestTableName)
     :param conversion_namespace: where the application puts Impressions/Conversions per variant
     :param challenger_alarms: guardrail alarm names whose ALARM state rolls the test back
-    :param settings: `decision.Settings` fields (alpha, min_detectable_effect, min_sessions,
-        min_duration_s, max_duration_s)
+    :param settings: `decision.Settings` fields (alpha, min_detectable_lift, traffic_share,
+        min_sessions, min_duration_s, max_duration_s)
     :param check_interval_s: seconds between looks (the sensor's poke interval)
     """
 
@@ -99,7 +101,7 @@ class AbTestSensor(AwsBaseSensor[AbTestLedgerHook]):
         if stored is None:
             raise LookupError(f"no A/B test {self.test_id!r} for {self.endpoint_name} in table {self.table_name}")
         record = stored["record"]
-        if stored["status"] != "running":
+        if stored["status"] not in ("running", "aborted"):  # aborted: a failed run's teardown; resumed
             self.log.info("test %s was already decided: %s", self.test_id, stored["status"])
             return PokeReturnValue(is_done=True, xcom_value=record.get("figures", {"outcome": stored["status"]}))
 
@@ -113,20 +115,37 @@ class AbTestSensor(AwsBaseSensor[AbTestLedgerHook]):
             (IMPRESSIONS, CONVERSIONS),
             started - timedelta(seconds=1),
         )
-        champion = Arm(int(sums[self.champion_variant][IMPRESSIONS]), int(sums[self.champion_variant][CONVERSIONS]))
-        challenger = Arm(
-            int(sums[self.challenger_variant][IMPRESSIONS]), int(sums[self.challenger_variant][CONVERSIONS])
-        )
+        counts = {}
+        for variant in (self.champion_variant, self.challenger_variant):
+            impressions, conversions = int(sums[variant][IMPRESSIONS]), int(sums[variant][CONVERSIONS])
+            if conversions > impressions:
+                # Not clamped: the application records an impression before any conversion of its
+                # session, so more conversions than impressions is broken (or forged) instrumentation,
+                # and deciding on it would promote or reject on bad data. No retry: the run fails and
+                # its teardown gives the champion all traffic back.
+                raise AirflowFailException(
+                    f"variant {variant!r} of {self.endpoint_name} has {conversions} Conversions but only "
+                    f"{impressions} Impressions in {self.conversion_namespace} since {started.isoformat()}: "
+                    "the conversion metrics are broken; the test stops"
+                )
+            counts[variant] = Arm(impressions, conversions)
+        champion, challenger = counts[self.champion_variant], counts[self.challenger_variant]
         alarm_names = self.challenger_alarms
         if isinstance(alarm_names, str):
             alarm_names = [a for a in alarm_names.split(",") if a]
+        # from the test's start, then overlapping the previous look's window by a minute (clock skew):
+        # a breach between two looks is never missed
+        look_at = datetime.now(UTC)
+        last = record.get("last_look_at")
+        since = datetime.fromisoformat(last) - timedelta(minutes=1) if last else started
+        alarms = metrics.alarms_firing(list(alarm_names)) + metrics.alarms_breached_since(list(alarm_names), since)
         result = decision.look(
             champion,
             challenger,
             elapsed,
             decision.Settings(**self.settings),
             decision.State.from_dict(record.get("state")),
-            metrics.alarms_firing(list(alarm_names)),
+            alarms,
         )
         figures = {**result.figures(champion, challenger), "elapsed_s": round(elapsed, 1)}
         self.log.info(
@@ -136,18 +155,14 @@ class AbTestSensor(AwsBaseSensor[AbTestLedgerHook]):
             champion.sessions,
             challenger.conversions,
             challenger.sessions,
-            result.state.p_value,
+            figures["p_value"],
             result.outcome,
             result.reason,
         )
         changes = {
-            "state": {
-                "looks": result.state.looks,
-                "p_value": result.state.p_value,
-                "direction": result.state.direction,
-            },
+            "state": {"looks": result.state.looks, "p_value": result.state.p_value},
             "figures": figures,
-            "last_look_at": datetime.now(UTC).isoformat(),
+            "last_look_at": look_at.isoformat(),
         }
         done = result.outcome != decision.CONTINUE
         ledger.update(self.endpoint_name, self.test_id, result.outcome if done else "running", changes)

@@ -164,3 +164,53 @@ def conclude(plan: dict, figures: dict | None, *, aws_conn_id: str, mlflow_conn_
     summary = {"outcome": final_status(outcome), "reason": reason, "version": version, **(figures or {})}
     print(f"{name} v{version}: {summary['outcome']} - {reason}")
     return summary
+
+
+def restore_champion(plan: dict, promoted: bool, *, aws_conn_id: str, wait_s: float = 15) -> dict:
+    """The run's teardown: unless it ended in promotion, the champion serves all traffic again.
+
+    Runs whatever failed before (CloudWatch errors, broken conversion metrics, a failed promotion
+    half-way): a challenger variant still on the endpoint gets weight 0 (UpdateEndpointWeightsAnd
+    Capacities, immediate), then the endpoint goes to the champion-alone config as a rollback
+    would. A test still `running` in the ledger is marked `aborted` (a rerun of the same pair
+    resumes it; its sample-ratio check voids it if the gap without challenger traffic matters).
+    Nothing to do after a promotion, a first deployment or a completed rollback."""
+    from mlops.hooks.sagemaker_endpoint import SageMakerEndpointHook
+
+    if plan.get("mode") != "ab" or promoted:
+        print("nothing to restore: " + ("the challenger was promoted" if promoted else "no A/B test"))
+        return {"restored": False}
+    hook = SageMakerEndpointHook(aws_conn_id=aws_conn_id)
+    endpoint = plan["endpoint"]
+
+    def in_service() -> dict:
+        hook.get_waiter("endpoint_in_service").wait(
+            EndpointName=endpoint, WaiterConfig={"Delay": wait_s, "MaxAttempts": int(7200 // wait_s)}
+        )
+        return hook.find_endpoint(endpoint) or {}
+
+    current = in_service()
+    restored = False
+    if CHALLENGER in SageMakerEndpointHook.weights_of(current):
+        if hook.set_weights(endpoint, {CHAMPION: 1.0, CHALLENGER: 0.0}):
+            print(f"{endpoint}: all traffic back to the champion (was {SageMakerEndpointHook.weights_of(current)})")
+            in_service()
+        for model in plan["rollback_models"]:
+            hook.ensure_model(
+                model["name"], model["image"], model["model_data_url"], model["role_arn"], model.get("environment", {})
+            )
+        hook.ensure_endpoint_config(plan["rollback_config"], plan["rollback_variants"])
+        if hook.deploy(endpoint, plan["rollback_config"]) != "unchanged":
+            current = in_service()
+            if current.get("EndpointConfigName") != plan["rollback_config"]:
+                raise RuntimeError(f"{endpoint} did not move to {plan['rollback_config']}: {current}")
+        restored = True
+    ledger = AbTestLedgerHook(aws_conn_id=aws_conn_id, table_name=plan["table"])
+    stored = ledger.get(endpoint, plan["test_id"])
+    if stored is not None and stored["status"] == "running":
+        reason = "the run failed before a decision: the champion serves alone again"
+        ledger.update(
+            endpoint, plan["test_id"], "aborted", {"aborted_at": datetime.now(UTC).isoformat(), "aborted": reason}
+        )
+        print(f"A/B test {plan['test_id']}: aborted - {reason}")
+    return {"restored": restored, "weights": SageMakerEndpointHook.weights_of(hook.find_endpoint(endpoint) or {})}
