@@ -59,7 +59,7 @@ def test_second_run_changes_nothing_and_duplicates_nothing(dag, platform, aws_co
                     Bucket="mlops-platform-dev-123456789012-us-east-1", Prefix="artifacts/lambda/"
                 )["Contents"]
             ),
-            "outputs": ssm_tree(aws_conn, "/mlops/stacks/"),
+            "outputs": ssm_tree(aws_conn, "/mlops/dev/stacks/"),
             "stacks": sorted(
                 s["StackName"] for s in cfn.describe_stacks()["Stacks"] if s["StackName"].startswith("mlops-")
             ),
@@ -79,7 +79,7 @@ def test_second_run_changes_nothing_and_duplicates_nothing(dag, platform, aws_co
         "SecurityGroupIds",
         "LogGroupName",
     }
-    assert "/mlops/stacks/serving/AlertTopicArn" in before["outputs"]
+    assert "/mlops/dev/stacks/serving/AlertTopicArn" in before["outputs"]
     assert before["alarms"] == [
         "mlops-dev-challenger-5xx-rate",
         "mlops-dev-challenger-latency",
@@ -102,7 +102,7 @@ def test_serving_reads_the_platform_bucket_from_its_published_output(platform, a
     cfn = aws_conn.client("cloudformation")
     serving = cfn.describe_stacks(StackName="mlops-serving-dev")["Stacks"][0]
     bucket = {p["ParameterKey"]: p for p in serving["Parameters"]}["ModelBucketName"]
-    published = aws_conn.client("ssm").get_parameter(Name="/mlops/stacks/platform/BucketName")["Parameter"]["Value"]
+    published = aws_conn.client("ssm").get_parameter(Name="/mlops/dev/stacks/platform/BucketName")["Parameter"]["Value"]
     assert published == "mlops-platform-dev-123456789012-us-east-1"
     # AWS reports the path with a ResolvedValue; moto reports the resolved value itself
     assert bucket.get("ResolvedValue", bucket["ParameterValue"]) == published
@@ -147,8 +147,8 @@ def test_parameter_override_updates_the_stack(dag, platform, aws_conn):
     assert {"ParameterKey": "LogRetentionDays", "ParameterValue": "60"} in stack["Parameters"]
     group = aws_conn.client("logs").describe_log_groups(logGroupNamePrefix=platform["LogGroupName"])["logGroups"][0]
     assert group["retentionInDays"] == 60
-    outputs = ssm_tree(aws_conn, "/mlops/stacks/preprocessing/")
-    assert outputs["/mlops/stacks/preprocessing/LogGroupName"][0] == platform["LogGroupName"]
+    outputs = ssm_tree(aws_conn, "/mlops/dev/stacks/preprocessing/")
+    assert outputs["/mlops/dev/stacks/preprocessing/LogGroupName"][0] == platform["LogGroupName"]
     # the next plain run keeps what the stack has only if the Variable says so; restore it here
     run = dag.test(
         run_conf={"stacks": ["preprocessing"], "parameter_overrides": {"preprocessing": {"LogRetentionDays": "30"}}}
@@ -157,10 +157,10 @@ def test_parameter_override_updates_the_stack(dag, platform, aws_conn):
 
 
 def test_recommendation_api_is_deployed_from_the_packaged_code(platform, aws_conn):
-    outputs = {k.rsplit("/", 1)[-1]: v for k, (v, _) in ssm_tree(aws_conn, "/mlops/stacks/personalize/").items()}
+    outputs = {k.rsplit("/", 1)[-1]: v for k, (v, _) in ssm_tree(aws_conn, "/mlops/dev/stacks/personalize/").items()}
     function = aws_conn.client("lambda").get_function(FunctionName=outputs["FunctionName"])["Configuration"]
     assert (function["Runtime"], function["Handler"]) == ("python3.11", "recommendation_api/handler.handler")
-    assert function["Environment"]["Variables"]["CAMPAIGN_ARN_PARAMETER"] == "/mlops/personalize/campaign-arn"
+    assert function["Environment"]["Variables"]["CAMPAIGN_ARN_PARAMETER"] == "/mlops/dev/personalize/campaign-arn"
     api = aws_conn.client("apigateway")
     resources = {r["path"]: r for r in api.get_resources(restApiId=outputs["ApiId"])["items"]}
     method = resources["/recommendations/{userId}"]["resourceMethods"]["GET"]
@@ -174,7 +174,8 @@ def test_optional_self_hosted_mlflow_stack(dag, platform, aws_conn):
     assert "mlops-mlflow-selfhosted-dev" not in [s["StackName"] for s in cfn.describe_stacks()["Stacks"]]
     run = dag.test(run_conf={"stacks": ["mlflow-selfhosted"]})
     assert run.state == "success"
-    outputs = {k.rsplit("/", 1)[-1]: v for k, (v, _) in ssm_tree(aws_conn, "/mlops/stacks/mlflow-selfhosted/").items()}
+    published = ssm_tree(aws_conn, "/mlops/dev/stacks/mlflow-selfhosted/")
+    outputs = {k.rsplit("/", 1)[-1]: v for k, (v, _) in published.items()}
     assert outputs["TrackingUri"].startswith("http://")
     secret = aws_conn.client("secretsmanager").describe_secret(SecretId=outputs["DatabaseSecretArn"])
     assert secret["Name"].startswith("rds!db-")
