@@ -192,12 +192,15 @@ def test_unknown_stack_is_refused_before_any_deployment(dag, platform, aws_conn,
 
 
 def test_missing_account_parameters_say_what_to_set(dag, platform, aws_conn, monkeypatch, capfd):
+    """A staging run (as staging's deployer: dev's may not touch staging's stacks) without the
+    account's parameters."""
+    from devstack.airflow_env import aws_connection
+    from devstack.provision import deployer_role_arn
+
     monkeypatch.setenv("AIRFLOW_VAR_INFRA_PARAMETERS", json.dumps({}))
-    cfn = aws_conn.client("cloudformation")
-    deployer = cfn.describe_stacks(StackName="mlops-deployer-dev")["Stacks"][0]["Outputs"]
-    role_arn = next(o["OutputValue"] for o in deployer if o["OutputKey"] == "CloudFormationRoleArn")
-    conf = {"stacks": ["preprocessing"], "environment": "staging", "cloudformation_role_arn": role_arn}
-    run = dag.test(run_conf=conf)
+    staging = deployer_role_arn(aws_conn.client, "staging")
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection(aws_conn.url, aws_conn.ca_bundle, staging))
+    run = dag.test(run_conf={"stacks": ["preprocessing"], "environment": "staging"})
     assert run.state == "failed"
     assert "have no default and were not given" in capfd.readouterr().out
     names = [s["StackName"] for s in aws_conn.client("cloudformation").describe_stacks()["Stacks"]]
