@@ -52,7 +52,9 @@ def test_second_run_changes_nothing_and_duplicates_nothing(dag, platform, aws_co
             "events": {name: len(cfn.describe_stack_events(StackName=name)["StackEvents"]) for name in stacks},
             "task_definitions": ecs.list_task_definitions()["taskDefinitionArns"],
             "buckets": sorted(b["Name"] for b in s3.list_buckets()["Buckets"]),
-            "alarms": sorted(a["AlarmName"] for a in cloudwatch.describe_alarms()["MetricAlarms"]),
+            "alarms": sorted(
+                a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNamePrefix="mlops-dev-")["MetricAlarms"]
+            ),
             "packages": sorted(
                 o["Key"]
                 for o in s3.list_objects_v2(
@@ -61,7 +63,9 @@ def test_second_run_changes_nothing_and_duplicates_nothing(dag, platform, aws_co
             ),
             "outputs": ssm_tree(aws_conn, "/mlops/dev/stacks/"),
             "stacks": sorted(
-                s["StackName"] for s in cfn.describe_stacks()["Stacks"] if s["StackName"].startswith("mlops-")
+                s["StackName"]  # dev's: other environments may share the account (test_environments_side_by_side)
+                for s in cfn.describe_stacks()["Stacks"]
+                if s["StackName"].startswith("mlops-") and s["StackName"].endswith("-dev")
             ),
         }
 
