@@ -14,20 +14,37 @@ from mlops.settings import AWS_CONN_ID
 
 # Deployment order: a stack comes after the stacks it depends on. Template paths are relative to
 # the project root (the parent of dags/); stack names are <project>-<key>-<environment>.
+# "project": the template's parameter for the project name; "reads": its SSM-typed parameters, as
+# (stack key, OutputKey) of another stack's published output, passed with this deployment's prefix.
 STACKS = {
     "platform": {"template": "infra/platform.yaml", "after": []},
-    "preprocessing": {"template": "infra/preprocessing.yaml", "after": []},
-    "serving": {"template": "infra/serving.yaml", "after": ["platform"]},
+    "preprocessing": {"template": "infra/preprocessing.yaml", "after": [], "project": "BucketPrefix"},
+    "serving": {
+        "template": "infra/serving.yaml",
+        "after": ["platform"],
+        "reads": {"ModelBucketName": ("platform", "BucketName")},
+    },
     # The recommendation API's code is packaged into the platform bucket, then passed as CodeKey.
     "personalize": {
         "template": "infra/personalize.yaml",
         "after": ["platform", "serving"],
         "package": "include/recommendation_api",
+        "reads": {"CodeBucket": ("platform", "BucketName"), "AlertTopicArn": ("serving", "AlertTopicArn")},
     },
     # The alternative to the managed tracking server of the platform stack: deploy on request.
     "mlflow-selfhosted": {"template": "infra/mlflow-selfhosted.yaml", "after": []},
 }
 DEFAULT_STACKS = ["platform", "preprocessing", "serving", "personalize"]
+
+
+def template_parameters(key: str, deployment) -> dict[str, str]:
+    """What names the deployment in a stack's parameters: project, environment, where it reads."""
+    spec = STACKS[key]
+    return {
+        spec.get("project", "ProjectName"): deployment.project,
+        "Environment": deployment.environment,
+        **{name: deployment.stack_output(*source) for name, source in spec.get("reads", {}).items()},
+    }
 
 
 def task_key(stack_key: str) -> str:
@@ -60,8 +77,13 @@ Stacks with function code (personalize: the recommendation API) get a `package_*
 the code is zipped reproducibly into the platform bucket under a content-addressed key, so
 unchanged code leaves the stack unchanged.
 
-Each stack's outputs are then published to SSM under `/mlops/stacks/<stack>/<OutputKey>`, where
-the other DAGs read bucket names, ARNs and task definitions at run time.
+Each stack's outputs are then published to SSM under `/<project>/<environment>/stacks/<stack>/<OutputKey>`,
+where the other DAGs read bucket names, ARNs and task definitions at run time.
+
+Environments live side by side in one account: every name carries the environment
+(`plugins/mlops/deployment.py`). The `environment` and `project` fields default to the Airflow
+Variables `mlops_environment` and `mlops_project` (else `dev`, `mlops`), which the other DAGs read
+too; a run for another environment than its Airflow's deploys that environment's stacks.
 
 Parameters per stack come from the Airflow Variable `infra_parameters` (JSON,
 `{"preprocessing": {"VpcId": "vpc-…", "SubnetIds": "subnet-a,subnet-b", "DropBucketName": "…"}}`)
@@ -92,8 +114,19 @@ deployed by hand.
         "retry_delay": timedelta(minutes=1),
     },
     params={
-        "environment": Param("dev", enum=["dev", "staging", "prod"], title="Environment"),
-        "project": Param("mlops", type="string", pattern=r"^[a-z][a-z0-9-]{1,20}$", title="Project name"),
+        "environment": Param(
+            "",
+            enum=["", "dev", "staging", "prod"],
+            title="Environment",
+            description="Empty: the Variable mlops_environment, else dev.",
+        ),
+        "project": Param(
+            "",
+            type="string",
+            pattern=r"^([a-z][a-z0-9-]{1,20})?$",
+            title="Project name",
+            description="Empty: the Variable mlops_project, else mlops.",
+        ),
         "stacks": Param(
             DEFAULT_STACKS,
             type="array",
@@ -124,21 +157,27 @@ def infra_bootstrap():
         """Resolve, per selected stack, its name and parameters; refuse unknown stacks early."""
         from airflow.sdk import Variable
 
+        from mlops.deployment import Deployment, current
+
         base = Variable.get("infra_parameters", default={}, deserialize_json=True)
         overrides = params["parameter_overrides"] or {}
         unknown = sorted((set(params["stacks"]) | set(overrides)) - set(STACKS))
         if unknown:
             raise ValueError(f"unknown stacks {unknown}; known: {sorted(STACKS)}")
-        env, project = params["environment"], params["project"]
+        configured = current()  # the Variables: what a form left empty means
+        deployment = Deployment(
+            params["project"] or configured.project, params["environment"] or configured.environment
+        )
+        env, project = deployment.environment, deployment.project
         role_arn = params.get("cloudformation_role_arn") or Variable.get("cloudformation_role_arn", default="")
         role_arn = role_arn or deployer_output(f"{project}-deployer-{env}", "CloudFormationRoleArn")
         common_tags = {"project": project, "environment": env, "managed-by": "airflow/infra_bootstrap"}
         specs = {
             key: {
                 "selected": key in params["stacks"],
-                "stack_name": f"{project}-{key}-{env}",
+                "stack_name": deployment.stack_name(key),
                 "parameters": {
-                    "Environment": env,
+                    **template_parameters(key, deployment),
                     **base.get(key, {}),
                     **overrides.get(key, {}),
                 },
@@ -150,7 +189,7 @@ def infra_bootstrap():
         }
         # One XCom per field (multiple_outputs), so each operator pulls exactly what it templates.
         flat = {f"{task_key(k)}__{field}": value for k, spec in specs.items() for field, value in spec.items()}
-        return {"all": specs, **flat}
+        return {"all": specs, "outputs_prefix": deployment.stack_outputs_prefix, **flat}
 
     @task.branch(execution_timeout=timedelta(minutes=1))
     def choose(stacks: dict) -> list[str]:
@@ -163,7 +202,7 @@ def infra_bootstrap():
         return chosen
 
     @task(trigger_rule="none_failed_min_one_success", execution_timeout=timedelta(minutes=5))
-    def package(stack_key: str, parameters: dict) -> dict:
+    def package(stack_key: str, parameters: dict, outputs_prefix: str) -> dict:
         """Zip the stack's function code into the platform bucket; add its key to the parameters."""
         from pathlib import Path
 
@@ -177,7 +216,8 @@ def infra_bootstrap():
         source = next((p for p in (dag_folder.parent / relative, dag_folder / relative) if p.is_dir()), None)
         if source is None:
             raise FileNotFoundError(f"code of stack {stack_key} not found: {relative} beside or inside {dag_folder}")
-        bucket = StackOutputsHook(aws_conn_id=AWS_CONN_ID).get_outputs("platform", required=("BucketName",))
+        outputs = StackOutputsHook(aws_conn_id=AWS_CONN_ID, prefix=outputs_prefix)
+        bucket = outputs.get_outputs("platform", required=("BucketName",))
         key = upload_package(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), source, bucket["BucketName"])
         print(f"{source} packaged as s3://{bucket['BucketName']}/{key}")
         return {**parameters, "CodeKey": key}
@@ -207,7 +247,7 @@ def infra_bootstrap():
         parameters = plan_[field + "parameters"]
         packaged = None
         if "package" in spec:
-            packaged = package.override(task_id=f"package_{task_key(key)}")(key, parameters)
+            packaged = package.override(task_id=f"package_{task_key(key)}")(key, parameters, plan_["outputs_prefix"])
             parameters = packaged
         deploy = CloudFormationDeployOperator(
             task_id=f"deploy_{task_key(key)}",
@@ -226,6 +266,7 @@ def infra_bootstrap():
             aws_conn_id=AWS_CONN_ID,
             stack_name=plan_[field + "stack_name"],
             stack_key=key,
+            outputs_prefix=plan_["outputs_prefix"],
             execution_timeout=timedelta(minutes=5),
         )
         chosen >> deploy >> publish >> summary

@@ -9,7 +9,7 @@ from airflow.sdk import dag, task
 
 from mlops.alerting import failure_alert
 from mlops.assets import MODEL_CANDIDATE
-from mlops.settings import AWS_CONN_ID, MLFLOW_CONN_ID, PACKAGE_GROUP, SERVING_IMAGE
+from mlops.settings import AWS_CONN_ID, MLFLOW_CONN_ID, SERVING_IMAGE
 
 DOC = """
 ### Model drop
@@ -49,13 +49,14 @@ def model_drop():
 
     @task(outlets=[MODEL_CANDIDATE], execution_timeout=timedelta(minutes=20))
     def register_drop(drop: dict, run_id=None, outlet_events=None) -> dict:
+        from mlops.deployment import current
         from mlops.tasks import model_drop as steps
 
         registered = steps.register(
             drop,
             aws_conn_id=AWS_CONN_ID,
             mlflow_conn_id=MLFLOW_CONN_ID,
-            package_group=PACKAGE_GROUP,
+            package_group=current().package_group,
             serving_image=SERVING_IMAGE,
             run_id=run_id,
         )

@@ -11,7 +11,7 @@ from airflow.sdk import Param, dag, task
 from mlops.alerting import failure_alert
 from mlops.assets import MODEL_CANDIDATE, PROCESSED_MONTH
 from mlops.params import month_param
-from mlops.settings import AWS_CONN_ID, MLFLOW_CONN_ID, MODEL_NAME, PACKAGE_GROUP, TRAINING_EXPERIMENT, TRAINING_IMAGE
+from mlops.settings import AWS_CONN_ID, MLFLOW_CONN_ID, MODEL_NAME, TRAINING_EXPERIMENT, TRAINING_IMAGE
 
 DOC = """
 ### Model training
@@ -150,6 +150,7 @@ def model_training():
 
     @task(execution_timeout=timedelta(minutes=30))
     def register(plan: dict, assessment: dict, channels: dict, params=None, run_id=None, ti=None) -> dict:
+        from mlops.deployment import current
         from mlops.tasks import model_training
 
         job = ti.xcom_pull(task_ids="train")["Training"]
@@ -164,7 +165,7 @@ def model_training():
             mlflow_conn_id=MLFLOW_CONN_ID,
             experiment=TRAINING_EXPERIMENT,
             model_name=MODEL_NAME,
-            package_group=PACKAGE_GROUP,
+            package_group=current().package_group,
         )
 
     @task(outlets=[MODEL_CANDIDATE], execution_timeout=timedelta(minutes=2))

@@ -22,7 +22,7 @@ DOC = """
 On the 15th at 09:00 UTC (or for any month given as a Param), a Fargate task turns the month that
 `raw_data_landing` put in the raw zone into clean interactions, user and item features, the
 Personalize interactions CSV, a quarantine of every excluded row with its reason, and a quality
-report. The job reads its configuration from SSM (`/ds/preprocessing/*`); this DAG only says which month.
+report. The job reads its configuration from SSM (`/<project>/<env>/preprocessing/*`); this DAG only says which month.
 
 1. **plan** - month (Param, else the month before the run's date), stack outputs, SSM keys.
 2. **wait_for_raw_month** - the landing manifest, deferred (no worker slot held).

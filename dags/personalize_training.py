@@ -40,11 +40,11 @@ Runs when a month has been preprocessed (the `online_retail_processed_month` Ass
 5. **gate** - the campaign is updated only when the new version is not worse than the serving one
    on `gate_metric` (within `max_regression`); otherwise it keeps serving, and the run says why.
 6. **deploy_campaign / publish_campaign** - create or update the campaign (waiting on the update's
-   own status), then its ARN to SSM `/mlops/personalize/campaign-arn`, read by the recommendation API.
+   own status), then its ARN to SSM `/<project>/<env>/personalize/campaign-arn`, read by the recommendation API.
 7. **record** - metrics and the decision to MLflow (experiment `personalize-training`) and to
    CloudWatch (`MLOps/Personalize`, per recipe).
 8. **event_tracker / publish_tracking_id** - the dataset group's event tracker for real-time
-   `PutEvents`; its tracking id to SSM `/mlops/personalize/tracking-id` for the application.
+   `PutEvents`; its tracking id to SSM `/<project>/<env>/personalize/tracking-id` for the application.
 """
 
 
@@ -129,11 +129,11 @@ def personalize_training():
 
     @task(execution_timeout=timedelta(minutes=2))
     def publish_campaign(campaign: dict) -> str:
+        from mlops.deployment import current
         from mlops.tasks import personalize_training as steps
 
-        steps.publish_parameter(
-            steps.CAMPAIGN_PARAMETER, campaign["campaignArn"], "The campaign the API serves", aws_conn_id=AWS_CONN_ID
-        )
+        arn, parameter = campaign["campaignArn"], current().campaign_parameter
+        steps.publish_parameter(parameter, arn, "The campaign the API serves", aws_conn_id=AWS_CONN_ID)
         return campaign["campaignArn"]
 
     @task(trigger_rule="none_failed_min_one_success", execution_timeout=timedelta(minutes=10))
@@ -155,10 +155,11 @@ def personalize_training():
 
     @task(execution_timeout=timedelta(minutes=2))
     def publish_tracking_id(tracker: dict) -> str:
+        from mlops.deployment import current
         from mlops.tasks import personalize_training as steps
 
         steps.publish_parameter(
-            steps.TRACKING_PARAMETER, tracker["trackingId"], "PutEvents tracking id", aws_conn_id=AWS_CONN_ID
+            current().tracking_parameter, tracker["trackingId"], "PutEvents tracking id", aws_conn_id=AWS_CONN_ID
         )
         return tracker["eventTrackerArn"]
 

@@ -22,7 +22,7 @@ A partner drops each month's purchase lines (`YYYY-MM.csv.gz`) under the drop pr
 Variable `raw_drop_prefix`, e.g. `s3://partner-drop/online-retail/`), with a `SHA256SUMS` file.
 This DAG waits for the file without holding a worker slot, then a Fargate job copies it into the
 raw zone (`s3://<InputBucket>/raw/online-retail/month=YYYY-MM/`) after checking its digest,
-compression, encoding, header, field counts (refused past `/ds/preprocessing/max-bad-share`, as
+compression, encoding, header, field counts (refused past `/<project>/<env>/preprocessing/max-bad-share`, as
 the preprocessing job does) and line length; a file without data rows is refused. Each landing
 gets keys of its own (`landing=<id>/`), staged under `raw/_staging/` (leftovers expire by a
 lifecycle rule); `_manifest.json` is then swapped to it and the replaced landing deleted: a rerun
@@ -30,7 +30,7 @@ never shows new data under the old manifest, and never duplicates. Emits the
 `online_retail_raw_month` Asset with the month and URIs in its extra.
 
 Stack outputs (cluster, task definition, buckets, subnets) are read at run time from SSM under
-`/mlops/stacks/preprocessing/`.
+`/<project>/<env>/stacks/preprocessing/`.
 """
 
 

@@ -38,7 +38,10 @@ def airflow_environment(
     infra_parameters: dict[str, dict[str, str]] | None = None,
     ca_bundle: str | None = None,
     deployer_role_arn: str | None = None,
+    environment: str = "dev",
 ) -> dict[str, str]:
+    """`environment`: which deployment this Airflow serves (the Variable mlops.deployment reads);
+    `deployer_role_arn` should be that environment's (devstack.provision.deployer_role_arn)."""
     env = {
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
@@ -50,6 +53,7 @@ def airflow_environment(
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(aws_url, ca_bundle, deployer_role_arn),
         "AIRFLOW_VAR_RAW_DROP_PREFIX": DROP_PREFIX,
+        "AIRFLOW_VAR_MLOPS_ENVIRONMENT": environment,
         "AWS_DEFAULT_REGION": REGION,
         "PYTHONPATH": f"{PROJECT_ROOT}:{PROJECT_ROOT / 'plugins'}",
     }

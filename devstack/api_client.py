@@ -16,7 +16,7 @@ from typing import Any
 
 from localaws.apigateway import local_invoke_url
 
-OUTPUTS = "/mlops/stacks/personalize/"
+OUTPUTS = "/mlops/dev/stacks/personalize/"  # the dev environment's (mlops.deployment); pass another's
 
 
 def api_endpoint(client, endpoint_url: str, outputs: str = OUTPUTS) -> tuple[str, str]:

@@ -53,7 +53,7 @@ class Step:
 
 def landed_month(stack: LocalAwsStack, conf: dict) -> str:
     ssm = stack.client("ssm")
-    bucket = ssm.get_parameter(Name="/mlops/stacks/preprocessing/InputBucket")["Parameter"]["Value"]
+    bucket = ssm.get_parameter(Name="/mlops/dev/stacks/preprocessing/InputBucket")["Parameter"]["Value"]
     key = f"raw/online-retail/month={conf['month']}/_manifest.json"
     manifest = json.loads(stack.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
     return f"{manifest['rows']:,} rows landed in {manifest['data_uri']} (sha256 {manifest['sha256'][:12]}…)"
@@ -61,7 +61,7 @@ def landed_month(stack: LocalAwsStack, conf: dict) -> str:
 
 def processed_month(stack: LocalAwsStack, conf: dict) -> str:
     ssm = stack.client("ssm")
-    bucket = ssm.get_parameter(Name="/mlops/stacks/preprocessing/OutputBucket")["Parameter"]["Value"]
+    bucket = ssm.get_parameter(Name="/mlops/dev/stacks/preprocessing/OutputBucket")["Parameter"]["Value"]
     key = f"processed/month={conf['month']}/_manifest.json"
     report = json.loads(stack.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())["report"]
     reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(report["quarantined_by_reason"].items(), key=lambda kv: -kv[1]))
@@ -95,7 +95,7 @@ def shop_traffic(stack: LocalAwsStack):
     from devstack.replayer import TrafficReplayer, month_sessions
 
     ssm = stack.client("ssm")
-    bucket = ssm.get_parameter(Name="/mlops/stacks/preprocessing/OutputBucket")["Parameter"]["Value"]
+    bucket = ssm.get_parameter(Name="/mlops/dev/stacks/preprocessing/OutputBucket")["Parameter"]["Value"]
     sessions = month_sessions(stack.client("s3"), bucket, "2011-10")
     return TrafficReplayer(stack.client, "mlops-recommender-dev", "MLOps/Recommendations", sessions, rate=60)
 
@@ -124,7 +124,7 @@ def ab_outcome(stack: LocalAwsStack, conf: dict) -> str:
 
 def dropped_models(stack: LocalAwsStack, conf: dict) -> str:
     ssm = stack.client("ssm")
-    bucket = ssm.get_parameter(Name="/mlops/stacks/platform/BucketName")["Parameter"]["Value"]
+    bucket = ssm.get_parameter(Name="/mlops/dev/stacks/platform/BucketName")["Parameter"]["Value"]
     s3 = stack.client("s3")
     markers = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="models/").get("Contents", [])]
     found = []
@@ -139,7 +139,7 @@ def dropped_models(stack: LocalAwsStack, conf: dict) -> str:
 def drop_by_hand(stack: LocalAwsStack):
     """Someone copies the first (popularity) model to models/recommender/hand-baseline/ by hand."""
     ssm = stack.client("ssm")
-    bucket = ssm.get_parameter(Name="/mlops/stacks/platform/BucketName")["Parameter"]["Value"]
+    bucket = ssm.get_parameter(Name="/mlops/dev/stacks/platform/BucketName")["Parameter"]["Value"]
     s3 = stack.client("s3")
     source = next(
         o["Key"]

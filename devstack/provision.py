@@ -5,7 +5,8 @@ data partner's drop bucket with the real monthly files of `shared/datasets/onlin
 their SHA256SUMS, and the deployer stack (`infra/deployer.yaml`: the role Airflow runs as and the
 CloudFormation service role), deployed as the account's admin - the one step a platform team does
 by hand. The platform's own resources come from `infra/` through the infra_bootstrap DAG, as the
-deployer role, exactly as on AWS. Every step is idempotent.
+deployer role, exactly as on AWS. Every step is idempotent. Each environment (dev, prod...) has its
+own deployer stack and roles, so several share the account: `deploy_deployer(cfn, "prod")`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from devstack.datasets import online_retail_dir
 ACCOUNT = "123456789012"  # moto's default account
 PROJECT = "mlops"
 ENVIRONMENT = "dev"
-DEPLOYER_STACK = f"{PROJECT}-deployer-{ENVIRONMENT}"
 DEPLOYER_TEMPLATE = PROJECT_ROOT / "infra" / "deployer.yaml"
 # Who may assume the deployer role: the account's admin credentials Airflow's connection holds
 # (self-hosted Airflow; MWAA assumes it as airflow-env.amazonaws.com).
@@ -79,30 +79,35 @@ def provision(client, dataset_dir: Path | None = None, months: list[str] | None 
     return infra_parameters(vpc_id, [subnet_id])
 
 
-def deploy_deployer(cfn) -> dict[str, str]:
-    """Create the deployer stack once (as the admin: it creates IAM roles); returns its outputs."""
+def deployer_stack(environment: str = ENVIRONMENT) -> str:
+    return f"{PROJECT}-deployer-{environment}"
+
+
+def deploy_deployer(cfn, environment: str = ENVIRONMENT) -> dict[str, str]:
+    """Create an environment's deployer stack once (as the admin: it creates IAM roles); returns its outputs."""
+    name = deployer_stack(environment)
     try:
-        stack = cfn.describe_stacks(StackName=DEPLOYER_STACK)["Stacks"][0]
+        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
     except cfn.exceptions.ClientError:
         cfn.create_stack(
-            StackName=DEPLOYER_STACK,
+            StackName=name,
             TemplateBody=DEPLOYER_TEMPLATE.read_text(),
             Parameters=[
                 {"ParameterKey": "ProjectName", "ParameterValue": PROJECT},
-                {"ParameterKey": "Environment", "ParameterValue": ENVIRONMENT},
+                {"ParameterKey": "Environment", "ParameterValue": environment},
                 {"ParameterKey": "TrustedPrincipalArn", "ParameterValue": TRUSTED_PRINCIPAL},
                 {"ParameterKey": "DropBucketName", "ParameterValue": DROP_BUCKET},
             ],
             Capabilities=["CAPABILITY_NAMED_IAM"],
         )
-        cfn.get_waiter("stack_create_complete").wait(StackName=DEPLOYER_STACK, WaiterConfig={"Delay": 1})
-        stack = cfn.describe_stacks(StackName=DEPLOYER_STACK)["Stacks"][0]
+        cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig={"Delay": 1})
+        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
-def deployer_role_arn(client) -> str:
-    """The role Airflow's connection assumes (`role_arn`), from the deployer stack's outputs."""
-    return deploy_deployer(client("cloudformation"))["DeployerRoleArn"]
+def deployer_role_arn(client, environment: str = ENVIRONMENT) -> str:
+    """The role an environment's Airflow connection assumes (`role_arn`), from its deployer stack's outputs."""
+    return deploy_deployer(client("cloudformation"), environment)["DeployerRoleArn"]
 
 
 def infra_parameters(vpc_id: str, subnet_ids: list[str]) -> dict[str, dict[str, str]]:

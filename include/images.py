@@ -342,6 +342,8 @@ def runtime_refusal(image: str, code: Sequence[str | Path] | None = None, root: 
     image's Dockerfile copies. Images unknown here (test probes, images.toml extras) are not checked.
     """
     repository = image.split("@", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0]
+    # each environment has its repository of the same image: `<project>-<image>-<env>`
+    repository = re.sub(r"-(dev|staging|prod)$", "", repository)
     known = {"mlops-raw-ingest": "include/jobs/Dockerfile", "mlops-preprocessing": "include/preprocessing/Dockerfile"}
     if repository in known:
         spec = dockerfile_image(repository, known[repository], "job")

@@ -47,6 +47,15 @@ def repository_of(image: str) -> str:
     return name
 
 
+def strip_environment(repository: str) -> str:
+    """`mlops-preprocessing-prod` -> `mlops-preprocessing`: each environment has its own repository
+    of the same image (infra/preprocessing.yaml names them `<project>-<image>-<env>`)."""
+    for environment in ("dev", "staging", "prod"):
+        if repository.endswith(f"-{environment}"):
+            return repository.removesuffix(f"-{environment}")
+    return repository
+
+
 def load_image_table(path: Path = IMAGES_FILE) -> dict[str, list[str]]:
     with path.open("rb") as fh:
         return tomllib.load(fh)["images"]
@@ -55,6 +64,8 @@ def load_image_table(path: Path = IMAGES_FILE) -> dict[str, list[str]]:
 def entrypoint_for(image: str, table: dict[str, list[str]] | None = None) -> list[str]:
     table = load_image_table() if table is None else table
     repository = repository_of(image)
+    if repository not in table:  # an environment's repository (`mlops-preprocessing-prod`) runs its image
+        repository = strip_environment(repository)
     if repository not in table:
         raise UnknownImage(
             f"image {image!r} (repository {repository!r}) has no local entry point in {IMAGES_FILE.name}"

@@ -105,9 +105,8 @@ def platform(stack, account, deployer, airflow_db) -> dict[str, str]:
         assert run.state == "success", f"infra_bootstrap failed: {states}"
     finally:
         os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = previous or UNREACHABLE
-    return {
-        name.rsplit("/", 1)[-1]: value for name, (value, _) in ssm_tree(stack, "/mlops/stacks/preprocessing/").items()
-    }
+    outputs = ssm_tree(stack, "/mlops/dev/stacks/preprocessing/")
+    return {name.rsplit("/", 1)[-1]: value for name, (value, _) in outputs.items()}
 
 
 def service_role(stack, name: str, service: str, statements: list[dict]) -> str:

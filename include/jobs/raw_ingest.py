@@ -7,7 +7,7 @@ Configuration comes from the environment the ECS task definition and the DAG's o
   CHECKSUMS_URI   optional s3:// URI of a `sha256sum`-style file listing the source's digest
   MONTH           YYYY-MM, recorded in the manifest
   MAX_BAD_SHARE   optional share of lines with a wrong field count above which the file is refused
-                  (the DAG passes the SSM parameter /ds/preprocessing/max-bad-share; see limits.py)
+                  (the DAG passes the SSM parameter /<project>/<env>/preprocessing/max-bad-share)
   STAGING_PREFIX  optional s3:// prefix, in the target's bucket, for uploads not yet in place
                   (default `<first folder of the target>/_staging/`; a lifecycle rule expires leftovers)
 

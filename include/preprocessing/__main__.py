@@ -2,8 +2,8 @@
 
   run (default)   MONTH=YYYY-MM: preprocess that landed month
   fit             --until YYYY-MM --window N: fit the preprocessing model on landed months
-Environment: SSM_PREFIX (set by the task definition), MONTH, RUN_ID (optional; the DAG passes its
-run so that the manifest names the Airflow run that produced it).
+Environment: SSM_PREFIX (set by the task definition: /<project>/<env>/preprocessing), MONTH, RUN_ID
+(optional; the DAG passes its run so that the manifest names the Airflow run that produced it).
 Exit status 1 with `ERROR: <what and where>` for bad input or configuration, or an AWS call that
 failed (the candidate is then incomplete and removed; the live month is untouched); 2 for usage errors.
 """
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     fit_p.add_argument("--until", type=_month, default=os.environ.get("MONTH"))
     fit_p.add_argument("--window", type=int, default=int(os.environ.get("FIT_WINDOW_MONTHS", "3")))
     args = parser.parse_args(argv or sys.argv[1:] or ["run"])
-    prefix = os.environ.get("SSM_PREFIX", "/ds/preprocessing")
+    prefix = os.environ.get("SSM_PREFIX", "/mlops/dev/preprocessing")
     s3, ssm = boto3.client("s3"), boto3.client("ssm")
     try:
         if args.command == "fit":

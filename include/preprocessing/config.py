@@ -1,6 +1,7 @@
 """The job's configuration, read at start from SSM Parameter Store under `SSM_PREFIX`.
 
-The preprocessing stack owns the parameters (`/ds/preprocessing/...`); an operator changes the
+The preprocessing stack owns the parameters (`/<project>/<env>/preprocessing/...`, one set per
+environment); an operator changes the
 model or adds a custom script by changing a parameter, not the image or the DAG.
 """
 

@@ -4,7 +4,7 @@ other accepts too. Standard library only: the raw-ingest image copies this modul
 A stray bad value is a row problem (quarantined, counted); a file is refused only when the bad
 values of one column (or the lines with a wrong field count) pass `max_bad_share` of its lines:
 that is a format change (a shifted column, another date format), not a few odd rows. The share
-is the SSM parameter `/ds/preprocessing/max-bad-share` (default in infra/preprocessing.yaml).
+is the SSM parameter `/<project>/<env>/preprocessing/max-bad-share` (default in infra/preprocessing.yaml).
 """
 
 from __future__ import annotations
@@ -44,5 +44,5 @@ def refusal(what: str, bad: int, rows: int, max_share: float, lines: list[int], 
     )
     return (
         f"{what}: {bad:,} of {rows:,} lines ({bad / rows:.1%}) - more than the {max_share:.1%} allowed "
-        f"(/ds/preprocessing/max-bad-share), a format change rather than stray rows; first at {shown}"
+        f"(the max-bad-share preprocessing setting), a format change rather than stray rows; first at {shown}"
     )

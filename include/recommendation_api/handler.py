@@ -24,7 +24,8 @@ LOG.setLevel(logging.INFO)
 USER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,256}$")
 MAX_RESULTS = 500
 DEFAULT_RESULTS = int(os.environ.get("DEFAULT_NUM_RESULTS", "25"))
-CAMPAIGN_PARAMETER = os.environ.get("CAMPAIGN_ARN_PARAMETER", "/mlops/personalize/campaign-arn")
+# The stack sets its environment's parameter (/<project>/<env>/personalize/campaign-arn).
+CAMPAIGN_PARAMETER = os.environ.get("CAMPAIGN_ARN_PARAMETER", "/mlops/dev/personalize/campaign-arn")
 # The browser origin allowed to read answers (CORS): with the proxy integration the function's own
 # headers are the response's, so it must send it; the API's OPTIONS method answers the preflight.
 ALLOWED_ORIGIN = os.environ.get("ALLOWED_ORIGIN", "")

@@ -1,7 +1,7 @@
 """Failure alerts: every task failure reaches the serving stack's SNS topic.
 
 The provider's SnsNotifier needs the topic ARN when the DAG is parsed; ours resolves it when it
-fires, from the stack outputs in SSM (`/mlops/stacks/serving/AlertTopicArn`), so DAG files name no
+fires, from the stack outputs in SSM (`/<project>/<env>/stacks/serving/AlertTopicArn`), so DAG files name no
 account. The message says which DAG, task, run and try failed, why, and where the log is. A
 notifier that cannot publish logs why and never masks the task's own failure.
 """

@@ -1,5 +1,8 @@
 """Names every DAG and task module agrees on: one place to change a connection, a model or an image.
 
+Names of AWS resources that differ per environment (stacks, SSM parameters, the model package group,
+the endpoint, Personalize's resources) are not here: `mlops.deployment` derives them at run time.
+
 DAG files import this at parse time, so it imports nothing. The alias names are also the policy's
 vocabulary in `include/training/gate.py` (not importable at parse time); a unit test keeps both equal.
 """
@@ -9,7 +12,6 @@ MLFLOW_CONN_ID = "mlflow_default"
 
 MODEL_NAME = "recommender"
 CHAMPION, CHALLENGER = "champion", "challenger"  # MLflow aliases, and the endpoint's variant names
-PACKAGE_GROUP = "mlops-recommender"  # SageMaker model package group mirroring the MLflow versions
 TRAINING_EXPERIMENT = "recommender-training"
 PERSONALIZE_EXPERIMENT = "personalize-training"
 

@@ -52,10 +52,10 @@ def land_and_preprocess(
     previous = os.environ.get("AWS_ENDPOINT_URL")
     os.environ["AWS_ENDPOINT_URL"] = stack.url  # the job reaches S3 and SSM as in its container
     try:
-        preprocessing.fit(s3, ssm, "/ds/preprocessing", fit_until, fit_window)
+        preprocessing.fit(s3, ssm, "/mlops/dev/preprocessing", fit_until, fit_window)
         for month in months:
             run_id = f"{drop_prefix}-fixture-{month}"
-            preprocessing.run(s3, ssm, "/ds/preprocessing", month, run_id=run_id)
+            preprocessing.run(s3, ssm, "/mlops/dev/preprocessing", month, run_id=run_id)
             # what monthly_preprocessing's `promote` does once the quality gate passed
             outputs.promote(s3, platform["OutputBucket"], f"processed/month={month}/", run_id)
     finally:

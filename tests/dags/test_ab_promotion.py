@@ -54,7 +54,7 @@ def models(platform, stack, mlflow_server, tmp_path_factory):
         (root / "out" / month / "interactions.parquet").rename(root / "train" / month / "interactions.parquet")
 
     sessions = sessions_from(pd.read_parquet(root / "train" / "2011-10" / "interactions.parquet"))
-    bucket = stack.client("ssm").get_parameter(Name="/mlops/stacks/platform/BucketName")["Parameter"]["Value"]
+    bucket = stack.client("ssm").get_parameter(Name="/mlops/dev/stacks/platform/BucketName")["Parameter"]["Value"]
     s3 = stack.client("s3")
     client = mlflow.MlflowClient(mlflow_server.url)
     name = f"recommender-ab-{uuid.uuid4().hex[:6]}"
@@ -84,12 +84,12 @@ def _package(stack, models, index: int, status_alias: str) -> str:
     from include.images import framework_image
     from include.training.gate import approval_status
     from include.training.package import REQUIRES_PYTHON
+    from mlops.deployment import Deployment
     from mlops.hooks.sagemaker_model_package import SageMakerModelPackageHook
-    from mlops.settings import PACKAGE_GROUP
 
     version = models["versions"][index]
     arn = SageMakerModelPackageHook(aws_conn_id="aws_default").create_package(
-        PACKAGE_GROUP,
+        Deployment().package_group,
         image=framework_image("us-east-1", REQUIRES_PYTHON),
         model_data_url=version["artifact"],
         approval_status=approval_status(status_alias),

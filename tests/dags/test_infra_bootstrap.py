@@ -52,16 +52,20 @@ def test_second_run_changes_nothing_and_duplicates_nothing(dag, platform, aws_co
             "events": {name: len(cfn.describe_stack_events(StackName=name)["StackEvents"]) for name in stacks},
             "task_definitions": ecs.list_task_definitions()["taskDefinitionArns"],
             "buckets": sorted(b["Name"] for b in s3.list_buckets()["Buckets"]),
-            "alarms": sorted(a["AlarmName"] for a in cloudwatch.describe_alarms()["MetricAlarms"]),
+            "alarms": sorted(
+                a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNamePrefix="mlops-dev-")["MetricAlarms"]
+            ),
             "packages": sorted(
                 o["Key"]
                 for o in s3.list_objects_v2(
                     Bucket="mlops-platform-dev-123456789012-us-east-1", Prefix="artifacts/lambda/"
                 )["Contents"]
             ),
-            "outputs": ssm_tree(aws_conn, "/mlops/stacks/"),
+            "outputs": ssm_tree(aws_conn, "/mlops/dev/stacks/"),
             "stacks": sorted(
-                s["StackName"] for s in cfn.describe_stacks()["Stacks"] if s["StackName"].startswith("mlops-")
+                s["StackName"]  # dev's: other environments may share the account (test_environments_side_by_side)
+                for s in cfn.describe_stacks()["Stacks"]
+                if s["StackName"].startswith("mlops-") and s["StackName"].endswith("-dev")
             ),
         }
 
@@ -79,7 +83,7 @@ def test_second_run_changes_nothing_and_duplicates_nothing(dag, platform, aws_co
         "SecurityGroupIds",
         "LogGroupName",
     }
-    assert "/mlops/stacks/serving/AlertTopicArn" in before["outputs"]
+    assert "/mlops/dev/stacks/serving/AlertTopicArn" in before["outputs"]
     assert before["alarms"] == [
         "mlops-dev-challenger-5xx-rate",
         "mlops-dev-challenger-latency",
@@ -102,7 +106,7 @@ def test_serving_reads_the_platform_bucket_from_its_published_output(platform, a
     cfn = aws_conn.client("cloudformation")
     serving = cfn.describe_stacks(StackName="mlops-serving-dev")["Stacks"][0]
     bucket = {p["ParameterKey"]: p for p in serving["Parameters"]}["ModelBucketName"]
-    published = aws_conn.client("ssm").get_parameter(Name="/mlops/stacks/platform/BucketName")["Parameter"]["Value"]
+    published = aws_conn.client("ssm").get_parameter(Name="/mlops/dev/stacks/platform/BucketName")["Parameter"]["Value"]
     assert published == "mlops-platform-dev-123456789012-us-east-1"
     # AWS reports the path with a ResolvedValue; moto reports the resolved value itself
     assert bucket.get("ResolvedValue", bucket["ParameterValue"]) == published
@@ -147,8 +151,8 @@ def test_parameter_override_updates_the_stack(dag, platform, aws_conn):
     assert {"ParameterKey": "LogRetentionDays", "ParameterValue": "60"} in stack["Parameters"]
     group = aws_conn.client("logs").describe_log_groups(logGroupNamePrefix=platform["LogGroupName"])["logGroups"][0]
     assert group["retentionInDays"] == 60
-    outputs = ssm_tree(aws_conn, "/mlops/stacks/preprocessing/")
-    assert outputs["/mlops/stacks/preprocessing/LogGroupName"][0] == platform["LogGroupName"]
+    outputs = ssm_tree(aws_conn, "/mlops/dev/stacks/preprocessing/")
+    assert outputs["/mlops/dev/stacks/preprocessing/LogGroupName"][0] == platform["LogGroupName"]
     # the next plain run keeps what the stack has only if the Variable says so; restore it here
     run = dag.test(
         run_conf={"stacks": ["preprocessing"], "parameter_overrides": {"preprocessing": {"LogRetentionDays": "30"}}}
@@ -157,10 +161,10 @@ def test_parameter_override_updates_the_stack(dag, platform, aws_conn):
 
 
 def test_recommendation_api_is_deployed_from_the_packaged_code(platform, aws_conn):
-    outputs = {k.rsplit("/", 1)[-1]: v for k, (v, _) in ssm_tree(aws_conn, "/mlops/stacks/personalize/").items()}
+    outputs = {k.rsplit("/", 1)[-1]: v for k, (v, _) in ssm_tree(aws_conn, "/mlops/dev/stacks/personalize/").items()}
     function = aws_conn.client("lambda").get_function(FunctionName=outputs["FunctionName"])["Configuration"]
     assert (function["Runtime"], function["Handler"]) == ("python3.11", "recommendation_api/handler.handler")
-    assert function["Environment"]["Variables"]["CAMPAIGN_ARN_PARAMETER"] == "/mlops/personalize/campaign-arn"
+    assert function["Environment"]["Variables"]["CAMPAIGN_ARN_PARAMETER"] == "/mlops/dev/personalize/campaign-arn"
     api = aws_conn.client("apigateway")
     resources = {r["path"]: r for r in api.get_resources(restApiId=outputs["ApiId"])["items"]}
     method = resources["/recommendations/{userId}"]["resourceMethods"]["GET"]
@@ -174,7 +178,8 @@ def test_optional_self_hosted_mlflow_stack(dag, platform, aws_conn):
     assert "mlops-mlflow-selfhosted-dev" not in [s["StackName"] for s in cfn.describe_stacks()["Stacks"]]
     run = dag.test(run_conf={"stacks": ["mlflow-selfhosted"]})
     assert run.state == "success"
-    outputs = {k.rsplit("/", 1)[-1]: v for k, (v, _) in ssm_tree(aws_conn, "/mlops/stacks/mlflow-selfhosted/").items()}
+    published = ssm_tree(aws_conn, "/mlops/dev/stacks/mlflow-selfhosted/")
+    outputs = {k.rsplit("/", 1)[-1]: v for k, (v, _) in published.items()}
     assert outputs["TrackingUri"].startswith("http://")
     secret = aws_conn.client("secretsmanager").describe_secret(SecretId=outputs["DatabaseSecretArn"])
     assert secret["Name"].startswith("rds!db-")
@@ -191,12 +196,15 @@ def test_unknown_stack_is_refused_before_any_deployment(dag, platform, aws_conn,
 
 
 def test_missing_account_parameters_say_what_to_set(dag, platform, aws_conn, monkeypatch, capfd):
+    """A staging run (as staging's deployer: dev's may not touch staging's stacks) without the
+    account's parameters."""
+    from devstack.airflow_env import aws_connection
+    from devstack.provision import deployer_role_arn
+
     monkeypatch.setenv("AIRFLOW_VAR_INFRA_PARAMETERS", json.dumps({}))
-    cfn = aws_conn.client("cloudformation")
-    deployer = cfn.describe_stacks(StackName="mlops-deployer-dev")["Stacks"][0]["Outputs"]
-    role_arn = next(o["OutputValue"] for o in deployer if o["OutputKey"] == "CloudFormationRoleArn")
-    conf = {"stacks": ["preprocessing"], "environment": "staging", "cloudformation_role_arn": role_arn}
-    run = dag.test(run_conf=conf)
+    staging = deployer_role_arn(aws_conn.client, "staging")
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection(aws_conn.url, aws_conn.ca_bundle, staging))
+    run = dag.test(run_conf={"stacks": ["preprocessing"], "environment": "staging"})
     assert run.state == "failed"
     assert "have no default and were not given" in capfd.readouterr().out
     names = [s["StackName"] for s in aws_conn.client("cloudformation").describe_stacks()["Stacks"]]

@@ -47,7 +47,7 @@ def test_a_hand_drop_is_registered_once_and_a_bad_one_rejected(
     import mlflow
 
     s3 = stack.client("s3")
-    bucket = stack.client("ssm").get_parameter(Name="/mlops/stacks/platform/BucketName")["Parameter"]["Value"]
+    bucket = stack.client("ssm").get_parameter(Name="/mlops/dev/stacks/platform/BucketName")["Parameter"]["Value"]
     name = f"recommender-drop-{uuid.uuid4().hex[:6]}"
     s3.put_object(Bucket=bucket, Key=f"models/{name}/hand-1/model.tar.gz", Body=artifact)
     s3.put_object(Bucket=bucket, Key=f"models/{name}/broken/model.tar.gz", Body=b"not a tarball at all")

@@ -47,7 +47,7 @@ def rerun_register(dag_run) -> dict:
         mlflow_conn_id="mlflow_default",
         experiment="recommender-training",
         model_name="recommender",
-        package_group="mlops-recommender",
+        package_group="mlops-recommender-dev",
     )
 
 
@@ -68,7 +68,7 @@ def alias_of(mlflow_server, alias: str):
 
 def packages(stack) -> list[dict]:
     """The group's packages of the `recommender` model (other tests add theirs to the group)."""
-    found = stack.client("sagemaker").list_model_packages(ModelPackageGroupName="mlops-recommender")
+    found = stack.client("sagemaker").list_model_packages(ModelPackageGroupName="mlops-recommender-dev")
     return [
         p
         for p in found["ModelPackageSummaryList"]

@@ -67,7 +67,7 @@ def test_preprocesses_a_real_month_publishes_features_and_announces_it(dag, read
     report = published["report"]
     assert report["rows_in"] == 60_742 and report["quarantined_by_reason"]["cancellation"] == 1_200
     assert report["rows_in"] == report["rows_out"] + report["rows_quarantined"]
-    assert published["task_arn"].startswith("arn:aws:ecs:us-east-1:123456789012:task/mlops-jobs/")
+    assert published["task_arn"].startswith("arn:aws:ecs:us-east-1:123456789012:task/mlops-jobs-dev/")
     assert published["run_id"].startswith("manual__")
 
     # 12347 (Iceland) bought once in October 2011, on the 31st
@@ -126,7 +126,7 @@ def test_a_malformed_month_fails_the_job_and_its_log_lines_reach_the_task_log(da
     logged = out + err
     assert "ERROR: s3://" in logged and "column InvoiceDate: values that are not dates" in logged, logged[-3000:]
     assert "first at line 1001 '10/2011/" in logged
-    assert "log lines of /ecs/mlops-jobs/preprocess/preprocess/" in logged
+    assert "log lines of /ecs/mlops-jobs-dev/preprocess/preprocess/" in logged
 
 
 def test_the_quality_gate_fails_a_month_beyond_its_thresholds_and_the_previous_run_stays_live(

@@ -51,11 +51,11 @@ def test_first_campaign_then_better_updates_and_worse_is_kept_out(dag, processed
 
     first, states = _run(dag, {**up, "month": "2011-08", "training_window_months": 1})
     assert first.state == "success", states
-    campaign_arn = ssm.get_parameter(Name="/mlops/personalize/campaign-arn")["Parameter"]["Value"]
+    campaign_arn = ssm.get_parameter(Name="/mlops/dev/personalize/campaign-arn")["Parameter"]["Value"]
     v1 = personalize.describe_campaign(campaignArn=campaign_arn)["campaign"]["solutionVersionArn"]
     assert v1 == _xcom(first, "train")["solutionVersionArn"]
     assert "no campaign yet" in _xcom(first, "gate", "decision")["reason"]
-    tracking = ssm.get_parameter(Name="/mlops/personalize/tracking-id")["Parameter"]["Value"]
+    tracking = ssm.get_parameter(Name="/mlops/dev/personalize/tracking-id")["Parameter"]["Value"]
     assert tracking
 
     second, states = _run(dag, {**up, "month": "2011-10", "training_window_months": 3})
@@ -114,7 +114,7 @@ def test_the_api_serves_the_campaign_and_events_feed_an_update(dag, processed, s
     assert get("17850", "0") == (400, {"message": "numResults must be an integer from 1 to 500"})
     assert get_recommendations(url, None, "17850", "5", cafile=stack.ca_bundle)[:2] == (403, {"message": "Forbidden"})
 
-    tracking = ssm.get_parameter(Name="/mlops/personalize/tracking-id")["Parameter"]["Value"]
+    tracking = ssm.get_parameter(Name="/mlops/dev/personalize/tracking-id")["Parameter"]["Value"]
     stack.client("personalize-events").put_events(
         trackingId=tracking,
         userId="web-visitor-1",

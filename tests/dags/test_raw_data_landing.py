@@ -37,7 +37,7 @@ def test_lands_a_real_month_and_announces_it(dag, landing, aws_conn):
     assert raw_keys(aws_conn, bucket, "2011-09") == [manifest_key, manifest["data_uri"].split("/", 3)[3]]
     assert "/month=2011-09/landing=" in manifest["data_uri"]
     assert manifest["rows"] == 50_226
-    assert manifest["task_arn"].startswith("arn:aws:ecs:us-east-1:123456789012:task/mlops-jobs/")
+    assert manifest["task_arn"].startswith("arn:aws:ecs:us-east-1:123456789012:task/mlops-jobs-dev/")
 
     events = asset_event_extras("online_retail_raw_month", dag_run)
     assert [e["month"] for e in events] == ["2011-09"]
@@ -76,4 +76,4 @@ def test_a_failing_job_fails_the_run_and_shows_why(dag, landing, aws_conn, monke
     logged = out + err
     assert "ERROR: s3://partner-drop/broken/2011-01.csv.gz line 1: header" in logged, logged[-3000:]
     assert "unexpected ['Land']" in logged
-    assert "log lines of /ecs/mlops-jobs/ingest/ingest/" in logged
+    assert "log lines of /ecs/mlops-jobs-dev/ingest/ingest/" in logged

@@ -99,3 +99,13 @@ def test_no_framework_image_fits_a_python_aws_does_not_offer():
 def test_every_framework_version_with_a_recorded_python_is_one_the_sdk_offers():
     training = images.sdk_config()["training"]["versions"]
     assert set(images.FRAMEWORK_PYTHON) <= set(training)
+
+
+def test_each_environments_repository_holds_the_same_image():
+    """infra/preprocessing.yaml names repositories <project>-<image>-<env>: the local stack runs
+    each as the image's entry point."""
+    from localaws.jobs import entrypoint_for
+
+    for env in ("dev", "prod"):
+        image = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops-raw-ingest-{env}:1.0.0"
+        assert entrypoint_for(image)[1:] == ["-m", "include.jobs.raw_ingest"]

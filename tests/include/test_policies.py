@@ -194,7 +194,9 @@ def test_update_mode_only_for_recipes_that_have_it():
 def test_personalize_names_are_stable_per_recipe_and_per_run():
     a = personalize_plan.resource_names("aws-user-personalization", "FULL", "2011-10", "manual__1")
     b = personalize_plan.resource_names("aws-user-personalization", "FULL", "2011-10", "manual__2")
-    assert a["solution"] == a["campaign"] == "mlops-recommender-user-personalization"
+    assert a["solution"] == a["campaign"] == "mlops-recommender-dev-user-personalization"
+    prod = personalize_plan.resource_names("aws-user-personalization", "FULL", "2011-10", "manual__1", "p-rec-prod")
+    assert all(prod[k].startswith("p-rec-prod-") for k in ("schema", "solution", "import_job", "campaign"))
     assert a["recipe_arn"] == "arn:aws:personalize:::recipe/aws-user-personalization"
     assert a["version_name"].startswith("2011-10-full-") and a["version_name"] != b["version_name"]
     assert a == personalize_plan.resource_names("aws-user-personalization", "FULL", "2011-10", "manual__1")

@@ -297,7 +297,7 @@ def test_a_serving_guardrail_alarm_notifies_the_alert_topic(platform, stack, sub
     clean metrics for the other tests: breaching data in enough periods reaches the alert topic."""
     cloudwatch, ssm, tag = stack.client("cloudwatch"), stack.client("ssm"), uuid.uuid4().hex[:8]
     outputs = {
-        key: ssm.get_parameter(Name=f"/mlops/stacks/serving/{key}")["Parameter"]["Value"]
+        key: ssm.get_parameter(Name=f"/mlops/dev/stacks/serving/{key}")["Parameter"]["Value"]
         for key in ("AlertTopicArn", "ChallengerGuardrailAlarms")
     }
     deployed_name = next(n for n in outputs["ChallengerGuardrailAlarms"].split(",") if n.endswith("5xx-rate"))

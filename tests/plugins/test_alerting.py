@@ -18,7 +18,7 @@ def test_a_task_failure_is_published_with_dag_task_run_error_and_log(platform, s
     from mlops.alerting import failure_alert
 
     sns, sqs = stack.client("sns"), stack.client("sqs")
-    topic = stack.client("ssm").get_parameter(Name="/mlops/stacks/serving/AlertTopicArn")["Parameter"]["Value"]
+    topic = stack.client("ssm").get_parameter(Name="/mlops/dev/stacks/serving/AlertTopicArn")["Parameter"]["Value"]
     queue = sqs.create_queue(QueueName=f"alerts-{uuid.uuid4().hex[:6]}")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})

@@ -174,7 +174,7 @@ def test_publish_writes_only_what_changed_and_removes_stale_outputs(admin_conn, 
     suffix = name.removeprefix("cfn-test-")
     run_deploy(name, TEMPLATE, {"Suffix": suffix})
     ssm = admin_conn.client("ssm")
-    ssm.put_parameter(Name=f"/mlops/stacks/{name}/Removed", Value="old", Type="String")
+    ssm.put_parameter(Name=f"/mlops/dev/stacks/{name}/Removed", Value="old", Type="String")
 
     def publish():
         with DAG(dag_id=f"pub_{uuid.uuid4().hex[:8]}", schedule=None, start_date=pendulum.datetime(2026, 1, 1)) as dag:
@@ -184,9 +184,9 @@ def test_publish_writes_only_what_changed_and_removes_stale_outputs(admin_conn, 
 
     run, first = publish()
     assert run.state == "success"
-    assert first["deleted"] == [f"/mlops/stacks/{name}/Removed"]
-    assert sorted(first["written"]) == [f"/mlops/stacks/{name}/BucketName", f"/mlops/stacks/{name}/Retention"]
+    assert first["deleted"] == [f"/mlops/dev/stacks/{name}/Removed"]
+    assert sorted(first["written"]) == [f"/mlops/dev/stacks/{name}/BucketName", f"/mlops/dev/stacks/{name}/Retention"]
     _, second = publish()
     assert second["written"] == [] and second["deleted"] == []
-    version = ssm.get_parameter(Name=f"/mlops/stacks/{name}/BucketName")["Parameter"]["Version"]
+    version = ssm.get_parameter(Name=f"/mlops/dev/stacks/{name}/BucketName")["Parameter"]["Version"]
     assert version == 1

@@ -14,7 +14,7 @@ from mlops.tasks import ab_promotion, model_drop, model_training, monthly_prepro
 
 def test_the_training_job_is_configured_from_the_plan_channels_and_params():
     plan = {
-        "job_name": "recommender-als-201110-abcd",
+        "job_name": "mlops-recommender-dev-als-201110-abcd",
         "role_arn": "role",
         "bucket": "bkt",
         "month": "2011-10",
@@ -23,7 +23,7 @@ def test_the_training_job_is_configured_from_the_plan_channels_and_params():
     channels = {"train": "s3://t/", "test": "s3://e/", "features": "s3://f/", "dataset_id": "d1"}
     params = {"model": "als", "hyperparameters": {"factors": 64}, "training_image": "img", "instance_type": "ml.x"}
     config = model_training.training_job_config(plan, channels, "s3://bkt/code/sourcedir.tar.gz", params)
-    assert config["TrainingJobName"] == "recommender-als-201110-abcd"
+    assert config["TrainingJobName"] == "mlops-recommender-dev-als-201110-abcd"
     assert config["HyperParameters"]["model"] == '"als"' and config["HyperParameters"]["factors"] == "64"
     assert config["HyperParameters"]["sagemaker_submit_directory"] == '"s3://bkt/code/sourcedir.tar.gz"'
     assert [c["DataSource"]["S3DataSource"]["S3Uri"] for c in config["InputDataConfig"]] == [

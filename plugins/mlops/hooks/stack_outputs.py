@@ -1,21 +1,25 @@
 """Stack outputs in SSM Parameter Store: where infrastructure publishes and DAGs read.
 
-Every stack's outputs live under one prefix, `/mlops/stacks/<stack-key>/<OutputKey>`, so a DAG
-needs no stack names, ARNs or bucket names in its code: it reads them at run time (never at parse
-time) from whatever account its `aws_conn_id` points at.
+Every stack's outputs live under one prefix per deployment, `/<project>/<env>/stacks/<stack-key>/<OutputKey>`
+(`mlops.deployment`), so a DAG needs no stack names, ARNs or bucket names in its code: it reads them
+at run time (never at parse time) from whatever account its `aws_conn_id` points at, for the
+environment its Airflow serves.
 """
 
 from __future__ import annotations
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-STACK_OUTPUTS_PREFIX = "/mlops/stacks"
-
 
 class StackOutputsHook(AwsBaseHook):
-    def __init__(self, *args, prefix: str = STACK_OUTPUTS_PREFIX, **kwargs) -> None:
+    def __init__(self, *args, prefix: str | None = None, **kwargs) -> None:
+        """`prefix`: by default this Airflow's deployment's (`mlops.deployment.current()`)."""
         kwargs["client_type"] = "ssm"
         super().__init__(*args, **kwargs)
+        if prefix is None:
+            from mlops.deployment import current
+
+            prefix = current().stack_outputs_prefix
         self.prefix = prefix.rstrip("/")
 
     def get_outputs(self, stack_key: str, required: tuple[str, ...] = ()) -> dict[str, str]:

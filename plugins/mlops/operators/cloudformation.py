@@ -255,15 +255,21 @@ class CloudFormationDeployOperator(AwsBaseOperator[CloudFormationStackHook]):
 
 class PublishStackOutputsOperator(AwsBaseOperator[StackOutputsHook]):
     """Copy a stack's outputs (read from CloudFormation, the source of truth) to SSM under
-    `/mlops/stacks/<stack_key>/<OutputKey>`, where DAGs read them; a rerun writes nothing."""
+    `<outputs_prefix>/<stack_key>/<OutputKey>` (by default this Airflow's deployment's,
+    `/<project>/<env>/stacks`), where DAGs read them; a rerun writes nothing."""
 
     aws_hook_class = StackOutputsHook
-    template_fields: Sequence[str] = aws_template_fields("stack_name", "stack_key")
+    template_fields: Sequence[str] = aws_template_fields("stack_name", "stack_key", "outputs_prefix")
 
-    def __init__(self, *, stack_name: str, stack_key: str, **kwargs) -> None:
+    def __init__(self, *, stack_name: str, stack_key: str, outputs_prefix: str | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.stack_name = stack_name
         self.stack_key = stack_key
+        self.outputs_prefix = outputs_prefix
+
+    @property
+    def _hook_parameters(self) -> dict[str, Any]:
+        return {**super()._hook_parameters, "prefix": self.outputs_prefix or None}
 
     def execute(self, context) -> dict[str, Any]:
         cfn = CloudFormationStackHook(

@@ -23,6 +23,8 @@ from mlops.tasks.common import framework_image, load_model, publish_version, rea
 # --- plan --------------------------------------------------------------------------------------
 def plan(month: str, params: dict, run_id: str, *, aws_conn_id: str) -> dict[str, Any]:
     """The newest month (the test month), the processed months before it (the window), the stacks."""
+    from mlops.deployment import current
+
     outputs = StackOutputsHook(aws_conn_id=aws_conn_id)
     prep = outputs.get_outputs("preprocessing", required=("OutputBucket",))
     platform = outputs.get_outputs("platform", required=("BucketName", "ExecutionRoleArn"))
@@ -40,7 +42,7 @@ def plan(month: str, params: dict, run_id: str, *, aws_conn_id: str) -> dict[str
         "bucket": platform["BucketName"],
         "processed_bucket": prep["OutputBucket"],
         "role_arn": platform["ExecutionRoleArn"],
-        "job_name": f"recommender-{params['model']}-{month.replace('-', '')}-{job_suffix}",
+        "job_name": f"{current().training_job_prefix}-{params['model']}-{month.replace('-', '')}-{job_suffix}",
         "training_image": params.get("training_image") or framework_image(aws_conn_id),
     }
 

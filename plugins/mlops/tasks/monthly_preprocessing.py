@@ -12,7 +12,6 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from mlops.hooks.stack_outputs import StackOutputsHook
 from mlops.months import month_end
 
-SSM_PREFIX = "/ds/preprocessing"
 STACK_REQUIRED = (
     "InputBucket",
     "OutputBucket",
@@ -28,14 +27,16 @@ def plan(month: str, params: dict, run_id: str, *, container: str, aws_conn_id: 
     """Everything the run needs, resolved once: where its input is, how to run the job."""
     from airflow.providers.amazon.aws.hooks.ssm import SsmHook
 
+    from mlops.deployment import current
     from mlops.operators.ecs import private_network
 
+    settings = current().preprocessing_prefix  # the job's settings, owned by the preprocessing stack
     outputs = StackOutputsHook(aws_conn_id=aws_conn_id)
     stack = outputs.get_outputs("preprocessing", required=STACK_REQUIRED)
     platform = outputs.get_outputs("platform")
     ssm = SsmHook(aws_conn_id=aws_conn_id)
-    input_key = ssm.get_parameter_value(f"{SSM_PREFIX}/input-key").rstrip("/")
-    model_key = ssm.get_parameter_value(f"{SSM_PREFIX}/model-key")
+    input_key = ssm.get_parameter_value(f"{settings}/input-key").rstrip("/")
+    model_key = ssm.get_parameter_value(f"{settings}/model-key")
     job_run_id = re.sub(r"[^A-Za-z0-9_.-]", "-", run_id)[:100]
     environment = [{"name": "MONTH", "value": month}, {"name": "RUN_ID", "value": job_run_id}]
     fit_command = ["fit", "--until", month, "--window", str(params["fit_window_months"])]

@@ -14,14 +14,13 @@ from mlops.hooks.stack_outputs import StackOutputsHook
 from mlops.months import months_back
 from mlops.tasks.common import read_object
 
-CAMPAIGN_PARAMETER = "/mlops/personalize/campaign-arn"
-TRACKING_PARAMETER = "/mlops/personalize/tracking-id"
 METRIC_NAMESPACE = "MLOps/Personalize"
 
 
 def plan(params: dict, month: str, run_id: str, *, aws_conn_id: str) -> dict[str, Any]:
     from include.personalize.plan import check_training_mode, resource_names
     from include.personalize.schema import interactions_schema_json
+    from mlops.deployment import current
 
     recipe, mode = params["recipe"], params["training_mode"]
     check_training_mode(recipe, mode)
@@ -43,7 +42,7 @@ def plan(params: dict, month: str, run_id: str, *, aws_conn_id: str) -> dict[str
         "data_bucket": personalize["DataBucketName"],
         "role_arn": personalize["PersonalizeRoleArn"],
         "schema_json": interactions_schema_json(),
-        **resource_names(recipe, mode, month, run_id),
+        **resource_names(recipe, mode, month, run_id, prefix=current().personalize_prefix),
     }
 
 

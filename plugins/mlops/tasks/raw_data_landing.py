@@ -11,7 +11,6 @@ from mlops.hooks.stack_outputs import StackOutputsHook
 
 STACK_REQUIRED = ("InputBucket", "ClusterName", "IngestTaskDefinition", "LogGroupName", "SubnetIds")
 STAGING = "raw/_staging/"  # the prefix of infra/preprocessing.yaml's expire-landing-staging rule
-MAX_BAD_SHARE_PARAMETER = "/ds/preprocessing/max-bad-share"
 
 
 def _max_bad_share(aws_conn_id: str) -> str:
@@ -19,12 +18,14 @@ def _max_bad_share(aws_conn_id: str) -> str:
     from airflow.providers.amazon.aws.hooks.ssm import SsmHook
 
     from include.preprocessing import limits
+    from mlops.deployment import current
 
-    value = SsmHook(aws_conn_id=aws_conn_id).get_parameter_value(MAX_BAD_SHARE_PARAMETER, default=None)
+    parameter = current().max_bad_share_parameter
+    value = SsmHook(aws_conn_id=aws_conn_id).get_parameter_value(parameter, default=None)
     if value is None:
-        print(f"{MAX_BAD_SHARE_PARAMETER} is not set: the job's default {limits.DEFAULT_MAX_BAD_SHARE} applies")
+        print(f"{parameter} is not set: the job's default {limits.DEFAULT_MAX_BAD_SHARE} applies")
         return str(limits.DEFAULT_MAX_BAD_SHARE)
-    return str(limits.parse_share(value, MAX_BAD_SHARE_PARAMETER))
+    return str(limits.parse_share(value, parameter))
 
 
 def plan(month: str, drop_prefix: str, *, container: str, aws_conn_id: str) -> dict[str, Any]:
