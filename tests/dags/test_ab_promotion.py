@@ -7,6 +7,7 @@ import io
 import json
 import tarfile
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -233,10 +234,27 @@ def _another_version(models, index: int) -> str:
     return str(created.version)
 
 
+def _guardrails_clear(stack, timeout_s: float = 300) -> None:
+    """Wait until no challenger guardrail alarm is in ALARM. The alarms watch the `challenger`
+    variant, so a new test starting right after a failing challenger's would inherit its breach
+    until that data leaves the alarm's window (as on AWS); an operator starts the next test after."""
+    names = stack.client("ssm").get_parameter(Name="/mlops/dev/stacks/serving/ChallengerGuardrailAlarms")
+    alarms = names["Parameter"]["Value"].split(",")
+    cloudwatch, deadline = stack.client("cloudwatch"), time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        described = cloudwatch.describe_alarms(AlarmNames=alarms)["MetricAlarms"]
+        current = {a["AlarmName"]: a["StateValue"] for a in described}
+        if "ALARM" not in current.values():
+            return
+        time.sleep(2)
+    raise AssertionError(f"guardrail alarms still in ALARM after {timeout_s}s: {current}")
+
+
 def test_a_slow_challenger_is_rolled_back_by_its_latency_guardrail(
     dag, models, v2_serving, stack, aws_conn, mlflow_conn, capfd
 ):
     """The serving stack's other guardrail: p95 ModelLatency over 5 s (6 s per invocation here)."""
+    _guardrails_clear(stack)
     name, v2 = models["name"], models["versions"][1]
     slow = _another_version(models, 2)
     stack.faults.arm_model(f"mlops-recommender-dev-v{slow}", error_rate=0.0, latency_ms=6000)
