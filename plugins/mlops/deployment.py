@@ -63,24 +63,29 @@ class Deployment:
         return f"{self.parameter_root}/personalize/tracking-id"
 
     @property
+    def recommender(self) -> str:
+        """`<project>-recommender-<env>`: the name the recommender's AWS resources share."""
+        return f"{self.project}-recommender-{self.environment}"
+
+    @property
     def package_group(self) -> str:
         """SageMaker model package group mirroring the MLflow versions."""
-        return f"{self.project}-recommender-{self.environment}"
+        return self.recommender
 
     @property
     def endpoint(self) -> str:
         """The A/B endpoint (also the serving stack's `EndpointName` output)."""
-        return f"{self.project}-recommender-{self.environment}"
+        return self.recommender
 
     @property
     def personalize_prefix(self) -> str:
         """Prefix of every Personalize resource name (dataset group, solution, campaign...)."""
-        return f"{self.project}-recommender-{self.environment}"
+        return self.recommender
 
     @property
     def training_job_prefix(self) -> str:
         """SageMaker training jobs: `<prefix>-<model>-<yyyymm>-<run digest>`."""
-        return f"{self.project}-recommender-{self.environment}"
+        return self.recommender
 
 
 def current() -> Deployment:
