@@ -4,7 +4,10 @@ Every user, item, country and description gets a dense integer code on first sig
 figures live in numpy arrays that grow with the vocabulary, and each batch folds in with
 vectorised scatter operations (`bincount`, `maximum.at`, last-write-wins assignment). Distinct
 counts (a user's invoices, an item's buyers) are exact: each pair is one int64 key, de-duplicated
-with Arrow's hash as the keys accumulate.
+with Arrow's hash as the keys accumulate. The key's bits are split as the data needs them (see
+`DistinctPairs`), so the number of users in a run has no fixed cap: with the export's 6-digit
+invoice numbers there is room for 2^43 users, far past what the task's memory holds; a run that
+cannot be keyed fails at the first batch that would not fit, with a message saying so.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from include.preprocessing import schema
+
 SECONDS_PER_DAY = 86_400.0
-_USER_BITS = 23  # up to 8,388,608 distinct users in one run
-_INVOICE_BITS = 40
+_KEY_BITS = 63  # int64 keys, never negative
 _COMPACT_AT = 4_000_000
 _NO_TS = np.iinfo(np.int64).min
 
@@ -41,7 +45,7 @@ class Codes:
             count=len(encoded.dictionary),
         )
         if len(codes) > self.limit:
-            raise ValueError(f"more than {self.limit:,} distinct ids in one run: split the input")
+            raise schema.MalformedInput(f"more than {self.limit:,} distinct ids in one run: split the input")
         return lookup[encoded.indices.to_numpy(zero_copy_only=False)]
 
     def values(self) -> pa.Array:
@@ -49,25 +53,55 @@ class Codes:
 
 
 class DistinctPairs:
-    """Exact distinct (group, member) pairs as int64 keys `group << shift | member`.
+    """Exact distinct (group, member) pairs of non-negative ints as int64 keys `group << shift | member`.
+
+    The shift is the bit length of the largest member seen so far; when a larger member arrives
+    the keys are re-packed with a wider shift (order is kept: base stays sorted). So the group
+    (a dense code) gets every bit the members leave: 43 bits beside 6-digit invoice numbers, 51
+    beside 4,096 items. Only when group and member together need more than 63 bits does `add`
+    refuse, at that batch, naming both.
 
     A sorted, de-duplicated base plus pending per-batch parts; the parts are merged into the base
     when they outgrow it (geometric merging: every key is sorted O(log n) times in all, and the
     peak is about twice the distinct keys, not the rows). The merge sorts in place.
     """
 
-    def __init__(self, shift: int) -> None:
-        self.shift = shift
+    def __init__(self, groups: str = "groups", members: str = "members") -> None:
+        self.names = (groups, members)
+        self.shift = 1
+        self.top_group = 0
         self.base = np.empty(0, np.int64)
         self.parts: list[np.ndarray] = []
         self.pending = 0
 
     def add(self, group: np.ndarray, member: np.ndarray) -> None:
-        keys = pc.unique(pa.array((group << self.shift) | member, pa.int64())).to_numpy()
+        if len(group) == 0:
+            return
+        top_group, top_member = max(self.top_group, int(group.max())), int(member.max())
+        if int(group.min()) < 0 or int(member.min()) < 0:
+            raise ValueError(f"negative {self.names[0]} or {self.names[1]}")  # codes and invoice numbers never are
+        shift = max(self.shift, top_member.bit_length())
+        if top_group.bit_length() + shift > _KEY_BITS:
+            raise schema.MalformedInput(
+                f"{top_group + 1:,} distinct {self.names[0]} with {self.names[1]} up to {top_member:,} in one run: "
+                f"their pairs need more than {_KEY_BITS} bits ({top_group.bit_length()} + {shift}) for the exact "
+                "distinct counts; split the input into smaller runs"
+            )
+        if shift > self.shift:
+            self._repack(shift)
+        self.top_group = top_group
+        keys = pc.unique(pa.array((group.astype(np.int64) << self.shift) | member, pa.int64())).to_numpy()
         self.parts.append(keys)
         self.pending += len(keys)
         if self.pending > max(_COMPACT_AT, len(self.base)):
             self._merge()
+
+    def _repack(self, shift: int) -> None:
+        mask = (1 << self.shift) - 1
+        wider = lambda keys: ((keys >> self.shift) << shift) | (keys & mask)  # noqa: E731
+        self.base = wider(self.base)
+        self.parts = [wider(part) for part in self.parts]
+        self.shift = shift
 
     def _merge(self) -> None:
         merged = np.concatenate([self.base, *self.parts])
@@ -109,12 +143,12 @@ class _Columns:
 
 class FeatureAccumulator:
     def __init__(self) -> None:
-        self.users = Codes(_USER_BITS)
+        self.users = Codes()
         self.items = Codes()
         self.countries = Codes()
         self.descriptions = Codes()
-        self.user_invoices = DistinctPairs(_INVOICE_BITS)
-        self.item_buyers = DistinctPairs(_USER_BITS)
+        self.user_invoices = DistinctPairs("users", "invoice numbers")
+        self.item_buyers = DistinctPairs("items", "users")
         self.user = _Columns(
             first=(np.int64, np.iinfo(np.int64).max),
             last=(np.int64, _NO_TS),
@@ -139,9 +173,7 @@ class FeatureAccumulator:
         items = self.items.encode(clean.column("item_id"))
         countries = self.countries.encode(clean.column("country"))
         ts = clean.column("timestamp").to_numpy()
-        invoices = pc.cast(clean.column("invoice_no"), pa.int64()).to_numpy()
-        if invoices.max(initial=0) >= 1 << _INVOICE_BITS:
-            raise ValueError(f"invoice numbers above {1 << _INVOICE_BITS} are not supported")
+        invoices = pc.cast(clean.column("invoice_no"), pa.int64()).to_numpy()  # 6 to 12 digits (transform)
         self.user_invoices.add(users, invoices)
         self.item_buyers.add(items, users)
 

@@ -6,6 +6,7 @@ import gzip
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -281,3 +282,47 @@ def test_a_line_longer_than_a_block_is_refused_with_its_place(tmp_path, fitted):
     text = "\n".join([HEADER, good, with_field(good, 2, "X" * 20_000), good]) + "\n"
     with pytest.raises(schema.MalformedInput, match=r"a line after line \d+ is longer than 4,096 bytes"):
         process(tmp_path, text, fitted, block_size=4096)
+
+
+@pytest.mark.parametrize(
+    ("column", "odd"),
+    [
+        ("UnitPrice", ["1e3", "nan", "inf", "+5", "-inf", "2.55"]),
+        ("CustomerID", ["1e3", "nan", "inf", "+5", "17850.0"]),
+    ],
+)
+def test_a_rows_fate_is_the_same_in_a_block_arrow_casts_whole_and_in_a_mixed_one(fitted, column, odd):
+    """Arrow's cast takes every value of `odd` (the block-wide fast path a per-block cast would use);
+    one unparsable value in the block made such a cast fail. Either way each row gets the same fate."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from include.preprocessing import transform
+
+    pc.cast(pa.array(odd), pa.float64())  # the whole "clean" block casts: nothing here refuses these values
+    good = real_lines("2011-10")[1].split(",")
+    index = schema.RAW_COLUMNS.index(column)
+
+    def block(values):
+        rows = [[*good[:index], value, *good[index + 1 :]] for value in values]
+        return pa.table({name: [row[i] for row in rows] for i, name in enumerate(schema.RAW_COLUMNS)})
+
+    rules = transform.Rules(fitted.product_code_pattern, fitted.quantity_cap, fitted.price_cap)
+
+    def fates(values):
+        result = transform.apply(block(values), np.arange(2, len(values) + 2), rules)
+        quarantined = dict(
+            zip(
+                result.quarantine.column("line").to_pylist(),
+                result.quarantine.column("reason").to_pylist(),
+                strict=True,
+            )
+        )
+        return [quarantined.get(line, "clean") for line in range(2, len(values) + 2)]
+
+    clean_block = fates(odd)
+    mixed_block = fates([*odd, "not a number"])
+    assert clean_block == mixed_block[:-1]
+    assert mixed_block[-1] == schema.INVALID_NUMBER
+    accepted = {"UnitPrice": "2.55", "CustomerID": "17850.0"}[column]
+    assert [v for v, fate in zip(odd, clean_block, strict=True) if fate == "clean"] == [accepted]
