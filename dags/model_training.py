@@ -79,7 +79,7 @@ Runs when a month has been preprocessed (the `online_retail_processed_month` Ass
             0.0, type="number", minimum=0, title="Minimum relative NDCG@10 gain over the champion"
         ),
         "force_retrain": Param(False, type="boolean", title="Train even if nothing calls for it"),
-        "instance_type": Param("ml.m5.xlarge", type="string", title="Training instance type"),
+        "instance_type": Param("ml.m5.xlarge", type="string", title="Instance type (training and assessment jobs)"),
         "training_image": Param(
             TRAINING_IMAGE,
             type="string",
