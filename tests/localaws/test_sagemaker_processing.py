@@ -266,3 +266,37 @@ def test_requests_refused_as_sagemaker_refuses_them(stack, data):
         sagemaker.describe_processing_job(ProcessingJobName="no-such-job")
     assert missing.value.response["Error"]["Code"] == "ValidationException"
     assert wait(sagemaker, name)["ProcessingJobStatus"] == "Completed"
+
+
+def test_creating_a_job_needs_pass_role_of_its_role_to_sagemaker(stack, data):
+    """What infra/deployer.yaml grants: CreateProcessingJob on the project's names, iam:PassRole
+    of the execution role only towards sagemaker.amazonaws.com."""
+    from tests.localaws.test_iam_enforcement import client_for, make_user
+
+    create = {
+        "Effect": "Allow",
+        "Action": ["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob"],
+        "Resource": "arn:aws:sagemaker:us-east-1:123456789012:processing-job/assess-*",
+    }
+    without = client_for(stack, "sagemaker", make_user(stack, [create]))
+    name = f"assess-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(ClientError) as refused:
+        without.create_processing_job(**request(data, name))
+    error = refused.value.response["Error"]
+    assert error["Code"] == "AccessDeniedException"
+    assert f"iam:PassRole on resource: {data['role']}" in error["Message"]
+    pass_role = {
+        "Effect": "Allow",
+        "Action": "iam:PassRole",
+        "Resource": data["role"],
+        "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+    }
+    allowed = client_for(stack, "sagemaker", make_user(stack, [create, pass_role]))
+    allowed.create_processing_job(**request(data, name))
+    with pytest.raises(ClientError) as other_name:
+        allowed.create_processing_job(**request(data, f"other-{uuid.uuid4().hex[:8]}"))
+    assert (
+        "sagemaker:CreateProcessingJob on resource: arn:aws:sagemaker:us-east-1:123456789012:processing-job/other-"
+        in (other_name.value.response["Error"]["Message"])
+    )
+    assert wait(allowed, name)["ProcessingJobStatus"] == "Completed"
