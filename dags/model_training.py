@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
+from airflow.providers.amazon.aws.operators.sagemaker import SageMakerProcessingOperator, SageMakerTrainingOperator
 from airflow.sdk import Param, dag, task
 
 from mlops.alerting import failure_alert
@@ -19,19 +19,26 @@ Runs when a month has been preprocessed (the `online_retail_processed_month` Ass
 
 1. **plan** - the newest processed month (Param, Asset event, or the month before the run's date),
    the training window before it, and the stacks' outputs.
-2. **assess** - the MLflow `champion`, its drift from the new month (per-feature normalised
-   Wasserstein / PSI / Jensen-Shannon), its ranking quality on the new month against its own at
-   training, its age. The decision and its reasons are logged and returned.
-3. **should_train** - ends the run here, saying why, when nothing calls for a new model.
-4. **stage_data** / **package_code** - the window's interactions and features as SageMaker channels,
+2. **plan_assessment** - the MLflow `champion`; when there is one, its training window, the new
+   month and its artifact as the inputs of a SageMaker Processing job (copied server-side).
+   **has_champion** skips the job when there is no champion yet.
+3. **assess** - `SageMakerProcessingOperator`, deferrable: `include/training/assess_job.py` computes
+   the drift from the champion's training data (per-feature normalised Wasserstein / PSI /
+   Jensen-Shannon) and the champion's ranking quality on the new month, and writes
+   `assessment.json`, the drift table (`drift.csv`) and chart (`drift.png`) to S3.
+4. **decide** - reads the JSON and applies the retraining policy (`include/training/decision.py`):
+   drift, decay against the champion's own figure at training, age. The decision and its reasons
+   are logged and returned; when nothing is trained, an MLflow assessment run keeps the figures,
+   table and chart. **should_train** ends the run here, saying why, when nothing calls for a new model.
+5. **stage_data** / **package_code** - the window's interactions and features as SageMaker channels,
    the training code as a script-mode source directory (content-addressed: reruns reuse both).
-5. **train** - `SageMakerTrainingOperator`, deferrable, one job name per DAG run.
-6. **register** - challenger, champion and the popularity baseline scored on the new month for
+6. **train** - `SageMakerTrainingOperator`, deferrable, one job name per DAG run.
+7. **register** - challenger, champion and the popularity baseline scored on the new month for
    the same customers; an MLflow run (parameters, metrics, data URIs, DAG run id) with the model
    logged from code and registered; alias `challenger` if it beats the champion by
    `min_improvement`, `champion` for the very first model; a SageMaker model package with its
    approval status. A rerun of the DAG run registers nothing twice.
-7. **announce** - the `recommender_model_candidate` Asset, for the A/B promotion DAG.
+8. **announce** - the `recommender_model_candidate` Asset, for the A/B promotion DAG.
 """
 
 
@@ -72,7 +79,7 @@ Runs when a month has been preprocessed (the `online_retail_processed_month` Ass
             0.0, type="number", minimum=0, title="Minimum relative NDCG@10 gain over the champion"
         ),
         "force_retrain": Param(False, type="boolean", title="Train even if nothing calls for it"),
-        "instance_type": Param("ml.m5.xlarge", type="string", title="Training instance type"),
+        "instance_type": Param("ml.m5.xlarge", type="string", title="Instance type (training and assessment jobs)"),
         "training_image": Param(
             TRAINING_IMAGE,
             type="string",
@@ -90,19 +97,43 @@ def model_training():
         month = resolve_month(params, dag_run, triggering_asset_events, PROCESSED_MONTH)
         return model_training.plan(month, params, run_id, aws_conn_id=AWS_CONN_ID)
 
-    @task(execution_timeout=timedelta(minutes=20))
-    def assess(plan: dict, params=None) -> dict:
-        """The retraining decision, with its figures, from the champion and the new month."""
+    @task(multiple_outputs=True, execution_timeout=timedelta(minutes=10))
+    def plan_assessment(plan: dict, params=None) -> dict:
+        """The champion, and the Processing job that assesses it (None without a champion)."""
         from mlops.tasks import model_training
 
-        return model_training.assess(
+        return model_training.plan_assessment(
+            plan, params, aws_conn_id=AWS_CONN_ID, mlflow_conn_id=MLFLOW_CONN_ID, model_name=MODEL_NAME
+        )
+
+    @task.branch(execution_timeout=timedelta(minutes=1))
+    def has_champion(job: dict | None) -> str:
+        return "assess" if job else "decide"
+
+    @task(trigger_rule="none_failed_min_one_success", execution_timeout=timedelta(minutes=5))
+    def decide(plan: dict, champion: dict | None, outputs: str | None, params=None, run_id=None, ti=None) -> dict:
+        """The retraining decision, with its figures, from the Processing job's report."""
+        from mlops.tasks import model_training
+
+        job = (ti.xcom_pull(task_ids="assess") or {}).get("Processing")
+        assessment = model_training.decide(
             plan,
+            {"champion": champion, "outputs": outputs},
+            job,
             params,
             aws_conn_id=AWS_CONN_ID,
-            mlflow_conn_id=MLFLOW_CONN_ID,
-            model_name=MODEL_NAME,
             now=pendulum.now("UTC"),
         )
+        if not assessment["retrain"]:
+            model_training.log_assessment(
+                plan,
+                assessment,
+                run_id=run_id,
+                aws_conn_id=AWS_CONN_ID,
+                mlflow_conn_id=MLFLOW_CONN_ID,
+                experiment=TRAINING_EXPERIMENT,
+            )
+        return assessment
 
     @task.short_circuit(execution_timeout=timedelta(minutes=1))
     def should_train(assessment: dict) -> bool:
@@ -128,7 +159,21 @@ def model_training():
         return model_training.training_job_config(plan, channels, source_uri, params)
 
     run_plan = plan()
-    assessment = assess(run_plan)
+    planned = plan_assessment(run_plan)
+    assess = SageMakerProcessingOperator(
+        task_id="assess",
+        aws_conn_id=AWS_CONN_ID,
+        config=planned["job"],
+        deferrable=True,
+        check_interval=10,
+        max_attempts=360,  # 1 h at 10 s, the job's MaxRuntimeInSeconds
+        max_ingestion_time=3600,
+        action_if_job_exists="timestamp",
+        execution_timeout=timedelta(hours=2),
+    )
+    assessment = decide(run_plan, planned["champion"], planned["outputs"])
+    has_champion(planned["job"]) >> [assess, assessment]
+    assess >> assessment
     gate = should_train(assessment)
     channels = stage_data(run_plan)
     source = package_code(run_plan)

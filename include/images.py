@@ -209,16 +209,19 @@ def serving_code() -> tuple[str, ...]:
 
 def job_images(region: str = "us-east-1") -> list[JobImage]:
     """Every image a job of this project runs in, as `make test` checks them."""
-    from include.training.package import REQUIRES_PYTHON, source_requirements
+    from include.training.package import PROCESSING_REQUIREMENTS, REQUIRES_PYTHON, source_requirements
 
     default = framework_image(region, REQUIRES_PYTHON)
     python, platform = framework_tag_python(default)
     pins = tuple(source_requirements().decode().split())
+    proc_pins = pins + tuple(source_requirements(PROCESSING_REQUIREMENTS).decode().split())
     return [
         dockerfile_image("mlops-raw-ingest", "include/jobs/Dockerfile", "raw_data_landing: raw ingest (ECS)"),
         dockerfile_image("mlops-preprocessing", "include/preprocessing/Dockerfile", "monthly_preprocessing (ECS)"),
         JobImage(default, "model_training (SageMaker training, script mode)", python, platform, training_code(), pins),
         JobImage(default, "ab_promotion/model_drop (SageMaker serving)", python, platform, serving_code(), ()),
+        # the assessment's Processing job: the same source directory, plus its chart's pins (runproc.py)
+        JobImage(default, "model_training assess (SageMaker Processing)", python, platform, training_code(), proc_pins),
         dockerfile_image(
             "mlops-training", "include/training/Dockerfile", "training and serving (prebuilt image)", training_code()
         ),

@@ -26,6 +26,8 @@ from localaws.sagemaker import patches as sagemaker_patches
 from localaws.sagemaker.endpoints import responses as endpoint_responses
 from localaws.sagemaker.endpoints.models import EndpointBackend
 from localaws.sagemaker.mlflow import responses as mlflow_responses
+from localaws.sagemaker.processing import responses as processing_responses
+from localaws.sagemaker.processing.models import ProcessingBackend
 from localaws.sagemaker.studio import responses as studio_responses
 from localaws.sagemaker.training import responses as training_responses
 from localaws.sagemaker.training.models import TrainingBackend
@@ -38,6 +40,7 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     **featurestore_responses.operations,
     **personalize_responses.operations,
     **training_responses.operations,
+    **processing_responses.operations,
     **endpoint_responses.operations,
     **studio_responses.operations,
     **mlflow_responses.operations,
@@ -49,6 +52,7 @@ BACKENDS: dict[str, type] = {
     "ecs": EcsTaskBackend,
     "sagemaker-featurestore-runtime": FeatureStoreBackend,
     "sagemaker-training": TrainingBackend,
+    "sagemaker-processing": ProcessingBackend,
     "sagemaker-endpoints": EndpointBackend,
     "personalize": PersonalizeBackend,
     "lambda": LambdaBackend,

@@ -23,16 +23,18 @@ ENTRY_SOURCE = (
 )
 # What the framework image may lack; the rest (numpy, pandas, scipy) it has.
 JOB_REQUIREMENTS = ("implicit", "pyarrow", "threadpoolctl")
+# What the assessment's Processing job adds (its drift chart); `runproc.py` installs both files.
+PROCESSING_REQUIREMENTS = ("matplotlib",)
 # The oldest Python this source directory runs on: what the default framework image must offer
 # (include/images.py). Declared, because vermin is a dev tool; tests/deploy/test_images.py fails
 # when vermin finds the code needing a newer one.
 REQUIRES_PYTHON = (3, 10)
 
 
-def source_requirements() -> bytes:
+def source_requirements(names: tuple[str, ...] = JOB_REQUIREMENTS) -> bytes:
     pins = []
     lock = (ROOT / "requirements.txt").read_text()
-    for name in JOB_REQUIREMENTS:
+    for name in names:
         match = re.search(rf"^({re.escape(name)}==[^\s\\]+)", lock, re.MULTILINE)
         if match:
             pins.append(match.group(1))
@@ -40,7 +42,12 @@ def source_requirements() -> bytes:
 
 
 def _files() -> list[tuple[str, bytes]]:
-    files = [(ENTRY, ENTRY_SOURCE), ("requirements.txt", source_requirements()), ("include/__init__.py", b"")]
+    files = [
+        (ENTRY, ENTRY_SOURCE),
+        ("requirements.txt", source_requirements()),
+        ("requirements-processing.txt", source_requirements(PROCESSING_REQUIREMENTS)),
+        ("include/__init__.py", b""),
+    ]
     for path in sorted((ROOT / "include" / "training").rglob("*.py")):
         files.append((str(path.relative_to(ROOT)), path.read_bytes()))
     return files

@@ -38,7 +38,7 @@ def rerun_register(dag_run) -> dict:
     params = {"min_improvement": 0.0, "training_image": dag_run.conf.get("training_image") or TRAINING_IMAGE}
     return model_training.register(
         xcom(dag_run, "plan"),
-        xcom(dag_run, "assess"),
+        xcom(dag_run, "decide"),
         xcom(dag_run, "stage_data"),
         xcom(dag_run, "train")["Training"],
         params,
@@ -49,6 +49,21 @@ def rerun_register(dag_run) -> dict:
         model_name="recommender",
         package_group="mlops-recommender-dev",
     )
+
+
+def assessment_run_of(mlflow_server, dag_run_id: str):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=mlflow_server.url)
+    experiment = client.get_experiment_by_name("recommender-training")
+    (run,) = client.search_runs([experiment.experiment_id], filter_string=f"tags.assessment_of = '{dag_run_id}'")
+    return run
+
+
+def artifacts(mlflow_server, run_id: str, path: str = "assessment") -> set[str]:
+    from mlflow import MlflowClient
+
+    return {a.path for a in MlflowClient(tracking_uri=mlflow_server.url).list_artifacts(run_id, path)}
 
 
 def versions(mlflow_server) -> list:
@@ -77,7 +92,7 @@ def packages(stack) -> list[dict]:
 
 
 def test_the_lifecycle_of_training_decisions(dag, processed, aws_conn, mlflow_conn, capfd):
-    for task_id in ("assess", "register", "stage_data", "package_code"):
+    for task_id in ("plan_assessment", "assess", "decide", "register", "stage_data", "package_code"):
         dag.get_task(task_id).retries = 0  # a failure here is a bug: no retry delay in tests
     # 1. no model yet: train, register, champion
     first = dag.test(run_conf={"month": "2011-09", "training_window_months": 2})
@@ -88,6 +103,8 @@ def test_the_lifecycle_of_training_decisions(dag, processed, aws_conn, mlflow_co
     assert champion.version == "1" and champion.tags["train_months"] == "2011-07,2011-08"
     logged = "".join(capfd.readouterr())
     assert "retrain: no champion model yet" in logged
+    assert states(first)["assess"] == "skipped"  # no champion: nothing to assess, no job
+    assert not aws_conn.client("sagemaker").list_processing_jobs(NameContains="-assess-")["ProcessingJobSummaries"]
     assert [p["ModelApprovalStatus"] for p in packages(aws_conn)] == ["Approved"]
 
     # a rerun of that DAG run's registration finds its MLflow run and version: nothing new
@@ -102,6 +119,18 @@ def test_the_lifecycle_of_training_decisions(dag, processed, aws_conn, mlflow_co
     assert states(quiet)["train"] == "skipped" and states(quiet)["register"] == "skipped"
     assert "no retraining:" in "".join(capfd.readouterr())
     assert len(versions(mlflow_conn)) == 1
+    # the assessment ran as a Processing job, not on the worker; its run keeps the table and chart
+    quiet_assessment = xcom(quiet, "decide")
+    job = aws_conn.client("sagemaker").describe_processing_job(ProcessingJobName=quiet_assessment["assessment_job"])
+    assert job["ProcessingJobStatus"] == "Completed" and job["RoleArn"] == xcom(quiet, "plan")["role_arn"]
+    assert quiet_assessment["champion"]["metrics_now"]["ndcg_at_10"] > 0
+    assessment_run = assessment_run_of(mlflow_conn, quiet.run_id)
+    assert assessment_run.data.tags["decision"].startswith("no retraining:")
+    assert artifacts(mlflow_conn, assessment_run.info.run_id) == {
+        "assessment/assessment.json",
+        "assessment/drift.csv",
+        "assessment/drift.png",
+    }
 
     # 3. October drifts from July-August (the run towards Christmas): retrain, register a challenger
     drifted = dag.test(run_conf={"month": "2011-10", "training_window_months": 2})
@@ -119,6 +148,12 @@ def test_the_lifecycle_of_training_decisions(dag, processed, aws_conn, mlflow_co
 
     run = MlflowClient(tracking_uri=mlflow_conn.url).get_run(newest.run_id)
     assert run.data.tags["dag_run_id"] == drifted.run_id
+    assert {"assessment/drift.csv", "assessment/drift.png"} <= artifacts(mlflow_conn, run.info.run_id)
+    table = MlflowClient(tracking_uri=mlflow_conn.url).download_artifacts(run.info.run_id, "assessment/drift.csv")
+    with open(table) as fh:
+        header, *rows = fh.read().splitlines()
+    assert header == "feature,measure,value,threshold,drifted" and len(rows) == 7
+    assert any(r.startswith("item,jensenshannon,") and r.endswith(",True") for r in rows)
     assert run.data.tags["data.train"].startswith("s3://mlops-platform-dev-")
     assert run.data.metrics["challenger_ndcg_at_10"] >= run.data.metrics["champion_ndcg_at_10"]
     assert run.data.metrics["challenger_ndcg_at_10"] > run.data.metrics["baseline_ndcg_at_10"]
@@ -127,7 +162,7 @@ def test_the_lifecycle_of_training_decisions(dag, processed, aws_conn, mlflow_co
 
 
 def test_a_failing_training_job_fails_the_run_with_its_reason(dag, processed, aws_conn, mlflow_conn, capfd):
-    aws_conn.faults.arm_job("recommender-", exit_code=1)
+    aws_conn.faults.arm_job("recommender-dev-als-", exit_code=1)  # the training job, not the assessment
     dag.get_task("train").retries = 0
     dag_run = dag.test(run_conf={"month": "2011-10", "training_window_months": 2, "force_retrain": True})
     assert dag_run.state == "failed"

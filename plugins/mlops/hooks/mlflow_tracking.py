@@ -134,6 +134,11 @@ class MlflowHook(BaseHook):
             tags=[RunTag(k, str(v)[:5000]) for k, v in (tags or {}).items()],
         )
 
+    def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
+        """Every file of `local_dir` as artifacts of the run (the server proxies them to its store)."""
+        with self.fluent_credentials():
+            self.client.log_artifacts(run_id, local_dir, artifact_path)
+
     # --- registry ----------------------------------------------------------------------------
     def version_by_alias(self, model_name: str, alias: str):
         """The model version an alias points at, or None when the model or the alias does not exist."""

@@ -17,7 +17,7 @@ from mlops.hooks.processed_months import ProcessedMonthsHook
 from mlops.hooks.stack_outputs import StackOutputsHook
 from mlops.months import months_back
 from mlops.settings import CHAMPION
-from mlops.tasks.common import framework_image, load_model, publish_version, read_parquet
+from mlops.tasks.common import framework_image, load_model, publish_version, read_object, read_parquet
 
 
 # --- plan --------------------------------------------------------------------------------------
@@ -48,19 +48,103 @@ def plan(month: str, params: dict, run_id: str, *, aws_conn_id: str) -> dict[str
 
 
 # --- assess ------------------------------------------------------------------------------------
-def assess(
-    plan: dict, params: dict, *, aws_conn_id: str, mlflow_conn_id: str, model_name: str, now: datetime
-) -> dict[str, Any]:
-    """The retraining decision, with its figures, from the champion and the new month."""
-    import pandas as pd
+# The champion's drift and decay are computed where the data is, in a SageMaker Processing job
+# (include/training/assess_job.py); the worker plans it and reads its JSON (issue 17).
+ASSESSMENT_FILES = ("assessment.json", "drift.csv", "drift.png")
+CONTAINER_INPUT = "/opt/ml/processing/input"
+CONTAINER_OUTPUT = "/opt/ml/processing/output"
 
-    from include.training import drift, evaluation
-    from include.training.decision import decide
-    from include.training.gate import GATE_METRIC
+
+def plan_assessment(
+    plan: dict, params: dict, *, aws_conn_id: str, mlflow_conn_id: str, model_name: str
+) -> dict[str, Any]:
+    """The MLflow champion and, when there is one, the Processing job that assesses it: its inputs
+    copied into the platform bucket (content-addressed, server-side: nothing passes through here),
+    the code, and the job's config. `job` is None without a champion: there is nothing to assess."""
+    from mlops.deployment import current
 
     champion = MlflowHook(mlflow_conn_id).version_by_alias(model_name, CHAMPION)
     if champion is None:
-        decision = decide(has_champion=False)
+        return {"champion": None, "job": None, "outputs": None}
+    tags = dict(champion.tags)
+    processed = ProcessedMonthsHook(plan["processed_bucket"], aws_conn_id=aws_conn_id)
+    sources = {
+        f"reference/month={m}/interactions.parquet": processed.files(m)["interactions.parquet"]
+        for m in tags["train_months"].split(",")
+    }
+    sources["current/interactions.parquet"] = plan["test_files"]["interactions.parquet"]
+    data = _copy_content_addressed(sources, plan["bucket"], "assessment/datasets", aws_conn_id)
+    code = upload_source_dir(plan["bucket"], aws_conn_id=aws_conn_id)
+    entry = _upload_runproc(plan["bucket"], aws_conn_id)
+    run_digest = plan["job_name"].rsplit("-", 1)[-1]  # the training job's: one per DAG run
+    name = f"{current().training_job_prefix}-assess-{plan['month'].replace('-', '')}-{run_digest}"
+    outputs = f"s3://{plan['bucket']}/assessment/jobs/{name}"
+    inputs = {
+        "entrypoint": entry.rsplit("/", 1)[0] + "/",
+        "code": code.rsplit("/", 1)[0] + "/",
+        "reference": f"{data}/reference/",
+        "current": f"{data}/current/",
+        "model": tags["model_artifact"],
+    }
+    arguments = [f"{CONTAINER_INPUT}/code/sourcedir.tar.gz", "include.training.assess_job"]
+    for flag in ("reference", "current", "model"):
+        arguments += [f"--{flag}", f"{CONTAINER_INPUT}/{flag}"]
+    arguments += ["--output", CONTAINER_OUTPUT, "--exit-message", "/opt/ml/output/message"]
+    arguments += ["--drift-method", params["drift_method"], "--drift-threshold", str(params["drift_threshold"])]
+    arguments += ["--drift-share", str(params["drift_share"])]
+    config = {
+        "ProcessingJobName": name,
+        "RoleArn": plan["role_arn"],
+        "AppSpecification": {
+            "ImageUri": plan["training_image"],
+            "ContainerEntrypoint": ["python3", f"{CONTAINER_INPUT}/entrypoint/runproc.py"],
+            "ContainerArguments": arguments,
+        },
+        "ProcessingInputs": [
+            {
+                "InputName": input_name,
+                "S3Input": {
+                    "S3Uri": uri,
+                    "LocalPath": f"{CONTAINER_INPUT}/{input_name}",
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                    "S3DataDistributionType": "FullyReplicated",
+                },
+            }
+            for input_name, uri in inputs.items()
+        ],
+        "ProcessingOutputConfig": {
+            "Outputs": [
+                {
+                    "OutputName": "assessment",
+                    "S3Output": {"S3Uri": outputs, "LocalPath": CONTAINER_OUTPUT, "S3UploadMode": "EndOfJob"},
+                }
+            ]
+        },
+        "ProcessingResources": {
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": params["instance_type"], "VolumeSizeInGB": 30}
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+        "Tags": [{"Key": "mlops:month", "Value": plan["month"]}],
+    }
+    print(f"assessing champion version {champion.version} with Processing job {name} (inputs under {data}/)")
+    return {
+        "champion": {"version": champion.version, "run_id": champion.run_id, **tags},
+        "job": config,
+        "outputs": outputs,
+    }
+
+
+def decide(
+    plan: dict, planned: dict, job: dict | None, params: dict, *, aws_conn_id: str, now: datetime
+) -> dict[str, Any]:
+    """The retraining decision (include/training/decision.py) from the Processing job's JSON."""
+    from include.training.decision import decide as decide_policy
+    from include.training.gate import GATE_METRIC
+
+    champion = planned["champion"]
+    if champion is None:
+        decision = decide_policy(has_champion=False)
         print(decision.explain())
         return {
             "retrain": True,
@@ -69,36 +153,23 @@ def assess(
             "figures": {},
             "champion": None,
             "drift": None,
+            "artifacts": {},
         }
+    if job is None or job.get("ProcessingJobStatus") != "Completed":
+        raise RuntimeError(f"the assessment job did not complete: {job and job.get('ProcessingJobStatus')}")
     s3 = S3Hook(aws_conn_id=aws_conn_id)
-    processed = ProcessedMonthsHook(plan["processed_bucket"], aws_conn_id=aws_conn_id)
-    tags = champion.tags
-    current = read_parquet(s3, plan["test_files"]["interactions.parquet"])
-    reference = pd.concat(
-        [read_parquet(s3, processed.files(m)["interactions.parquet"]) for m in tags["train_months"].split(",")],
-        ignore_index=True,
-    )
-    threshold = params["drift_threshold"]
-    report = drift.compare(
-        reference,
-        current,
-        numeric_method=params["drift_method"],
-        thresholds={"wasserstein": threshold, "psi": threshold, "jensenshannon": threshold},
-        drift_share=params["drift_share"],
-    )
-    print(report.summary())
-    with tempfile.TemporaryDirectory() as tmp:
-        model = load_model(s3, tags["model_artifact"], tmp)
-        now_metrics = evaluation.score(model, evaluation.truth_of(current, users=model.users))
-    trained_at = datetime.fromisoformat(tags["trained_at"])
-    decision = decide(
+    artifacts = {name: f"{planned['outputs']}/{name}" for name in ASSESSMENT_FILES}
+    report = json.loads(read_object(s3, artifacts["assessment.json"]))
+    print(report["drift_summary"])
+    now_metrics = report["champion_metrics_now"]
+    decision = decide_policy(
         has_champion=True,
-        drift=report.as_dict(),
-        champion_metric_at_training=float(tags[GATE_METRIC]),
+        drift=report["drift"],
+        champion_metric_at_training=float(champion[GATE_METRIC]),
         champion_metric_now=now_metrics[GATE_METRIC],
         metric=GATE_METRIC,
         max_decay=params["max_decay"],
-        age_days=(now - trained_at).total_seconds() / 86_400,
+        age_days=(now - datetime.fromisoformat(champion["trained_at"])).total_seconds() / 86_400,
         max_age_days=params["max_age_days"],
         force=params["force_retrain"],
     )
@@ -108,9 +179,75 @@ def assess(
         "reasons": decision.reasons,
         "explanation": decision.explain(),
         "figures": decision.figures,
-        "champion": {"version": champion.version, "run_id": champion.run_id, "metrics_now": now_metrics, **tags},
-        "drift": report.as_dict(),
+        "champion": {**champion, "metrics_now": now_metrics},
+        "drift": report["drift"],
+        "assessment_job": job["ProcessingJobName"],
+        "artifacts": artifacts,
     }
+
+
+def log_assessment(
+    plan: dict, assessment: dict, *, run_id: str, aws_conn_id: str, mlflow_conn_id: str, experiment: str
+) -> str | None:
+    """When nothing is trained, the assessment still gets an MLflow run: its decision, figures,
+    drift table and chart. Keyed on the DAG run (`assessment_of`), so a rerun logs into the same run."""
+    if not assessment.get("artifacts"):
+        return None
+    hook = MlflowHook(mlflow_conn_id)
+    run, _ = hook.start_or_resume_run(
+        hook.experiment_id(experiment),
+        run_name=assessment["assessment_job"],
+        tags={"kind": "assessment", "month": plan["month"], "champion_version": assessment["champion"]["version"]},
+        key={"assessment_of": run_id},
+    )
+    figures = {k: v for k, v in assessment["figures"].items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    metrics = {f"champion_now_{k}": v for k, v in assessment["champion"]["metrics_now"].items()}
+    hook.log_to_run(
+        run.info.run_id,
+        metrics={**figures, **metrics},
+        tags={"decision": assessment["explanation"], "processing_job": assessment["assessment_job"]},
+    )
+    log_assessment_artifacts(hook, run.info.run_id, assessment, aws_conn_id=aws_conn_id)
+    print(f"assessment logged to MLflow run {run.info.run_id}")
+    return run.info.run_id
+
+
+def log_assessment_artifacts(hook: MlflowHook, mlflow_run_id: str, assessment: dict, *, aws_conn_id: str) -> None:
+    """The Processing job's report, drift table and chart as artifacts of `mlflow_run_id` (under
+    `assessment/`); nothing when there was no champion to assess."""
+    artifacts = assessment.get("artifacts") or {}
+    if not artifacts:
+        return
+    s3 = S3Hook(aws_conn_id=aws_conn_id)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, uri in artifacts.items():
+            Path(tmp, name).write_bytes(read_object(s3, uri))
+        hook.log_artifacts(mlflow_run_id, tmp, "assessment")
+
+
+def _copy_content_addressed(sources: dict[str, str], bucket: str, root: str, aws_conn_id: str) -> str:
+    """Server-side copies of `sources` under `<root>/<digest of the mapping>/`; returns that prefix's URI."""
+    s3 = S3Hook(aws_conn_id=aws_conn_id)
+    dataset_id = hashlib.sha256(json.dumps(sources, sort_keys=True).encode()).hexdigest()[:16]
+    prefix = f"{root}/{dataset_id}"
+    for relative, source in sorted(sources.items()):
+        target = f"{prefix}/{relative}"
+        if not s3.check_for_key(target, bucket):
+            src_bucket, src_key = S3Hook.parse_s3_url(source)
+            s3.copy_object(src_key, target, src_bucket, bucket)
+    return f"s3://{bucket}/{prefix}"
+
+
+def _upload_runproc(bucket: str, aws_conn_id: str) -> str:
+    """The Processing container's bootstrap (include/training/runproc.py), content-addressed."""
+    from include.training import runproc
+
+    body = Path(runproc.__file__).read_bytes()
+    key = f"training/entrypoint/{hashlib.sha256(body).hexdigest()[:16]}/runproc.py"
+    s3 = S3Hook(aws_conn_id=aws_conn_id)
+    if not s3.check_for_key(key, bucket):
+        s3.load_bytes(body, key, bucket)
+    return f"s3://{bucket}/{key}"
 
 
 # --- data and code -----------------------------------------------------------------------------
@@ -258,6 +395,7 @@ def register(
                 "gate": gate,
             },
         )
+        log_assessment_artifacts(hook, mlflow_run_id, assessment, aws_conn_id=aws_conn_id)
         if created or not run.data.tags.get("model_uri"):
             model_uri = _log_model(hook, mlflow_run_id, model, f"{tmp}/challenger")
             hook.log_to_run(mlflow_run_id, tags={"model_uri": model_uri})
