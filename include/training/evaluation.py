@@ -21,12 +21,13 @@ def truth_of(month: pd.DataFrame, users: Iterable[str] | None = None) -> dict[st
     return {str(u): set(map(str, g.item_id.unique())) for u, g in frame.groupby("user_id")}
 
 
-def score(model: ScoringModel, truth: dict[str, set[str]]) -> dict[str, float]:
+def score(model: ScoringModel, truth: dict[str, set[str]], per_user: list | None = None) -> dict[str, float]:
+    """The metrics over `truth`'s customers in its order; `per_user` receives each one's NDCG@10."""
     if not truth:
         raise ValueError("no customer to evaluate on")
     depth = max(*KS, COVERAGE_K)
     rankings = ((model.recommend_for(user, depth)["items"], relevant) for user, relevant in truth.items())
-    return ranking_metrics(rankings, len(model.items))
+    return ranking_metrics(rankings, len(model.items), per_user)
 
 
 def popularity_of(model: ScoringModel) -> ScoringModel:

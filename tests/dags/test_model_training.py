@@ -120,8 +120,14 @@ def test_the_lifecycle_of_training_decisions(dag, processed, aws_conn, mlflow_co
     run = MlflowClient(tracking_uri=mlflow_conn.url).get_run(newest.run_id)
     assert run.data.tags["dag_run_id"] == drifted.run_id
     assert run.data.tags["data.train"].startswith("s3://mlops-platform-dev-")
+    # scored in the training job (evaluation.json), bootstrapped in register: the interval clears 0
     assert run.data.metrics["challenger_ndcg_at_10"] >= run.data.metrics["champion_ndcg_at_10"]
-    assert run.data.metrics["challenger_ndcg_at_10"] > run.data.metrics["baseline_ndcg_at_10"]
+    assert run.data.metrics["challenger_ndcg_at_10"] > run.data.metrics["popularity_ndcg_at_10"]
+    assert run.data.metrics["challenger_ndcg_at_10"] > run.data.metrics["personal_popularity_ndcg_at_10"]
+    assert run.data.metrics["challenger_vs_champion_gain_lower"] > 0
+    assert "CI [" in newest.tags["gate"]
+    logged = {a.path for a in MlflowClient(tracking_uri=mlflow_conn.url).list_artifacts(newest.run_id, "evaluation")}
+    assert logged == {"evaluation/model_comparison.png", "evaluation/gate.json"}
     statuses = [p["ModelApprovalStatus"] for p in packages(aws_conn)]
     assert sorted(statuses) == ["Approved", "PendingManualApproval"]
 
