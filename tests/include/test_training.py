@@ -112,6 +112,14 @@ def test_a_profile_model_serves_what_it_ranks_in_batch_after_a_round_trip(channe
         assert served["items"] == [model.items[i] for i in batch[index]]
 
 
+def test_the_repeat_model_learns_from_a_one_month_window(channels, tmp_path, monkeypatch):
+    one_month = {**channels, "train": str(Path(channels["train"]) / "month=2011-09")}
+    code, out = run_entry_point(one_month, tmp_path, monkeypatch, "--model", "repeat")
+    assert code == 0
+    model = ScoringModel.load(out / "model")
+    assert model.kind == "repeat" and model.info["training_examples"] > 1000
+
+
 def test_discovery_metrics_score_only_items_new_to_the_customer():
     import scipy.sparse as sp
 

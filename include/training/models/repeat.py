@@ -7,7 +7,8 @@ vectors decayed by recency, r ** baskets-ago) and the mean profile of the custom
 neighbours (UP-CF@r, Faggioli et al. 2020) score the bought items and propose `discovery` items
 the customer never bought. A logistic regression weighs these features; it is fitted inside the
 training window only: for each of its last `label_months` months, the features of the months
-before it against what each active customer bought in it (never the evaluation month). The
+before it against what each active customer bought in it (never the evaluation month; a one-month
+window uses its last 10 days as the labelled period). The
 fitted scores of every candidate become the artifact's profile, so serving needs no history.
 """
 
@@ -41,6 +42,7 @@ FEATURES = (
     "tifu_neighbours",
     "trend",
 )
+SHORT_LABEL_DAYS = 10
 DEFAULTS = {"decay": 0.9, "neighbours": 100, "discovery": 20, "label_months": 3, "c": 0.1, "recent_days": 30}
 
 
@@ -130,12 +132,15 @@ def training_examples(lines: pd.DataFrame, shape: tuple[int, int], hp: dict) -> 
     """Labelled candidates: for each of the window's last months, features before it vs. purchases in it."""
     month = months_of(lines.timestamp)
     months = sorted(set(month))
-    labels = months[1:][-int(hp["label_months"]) :]
-    if not labels:
-        raise ValueError(f"the repeat model needs at least two months of training data, got {months}")
+    periods = [(month < label, month == label) for label in months[1:][-int(hp["label_months"]) :]]
+    if not periods:  # a one-month window: its last SHORT_LABEL_DAYS are the labels
+        cut = lines.timestamp.max() - SHORT_LABEL_DAYS * DAY
+        periods = [(lines.timestamp.to_numpy() <= cut, lines.timestamp.to_numpy() > cut)]
     parts = []
-    for label in labels:
-        before, during = lines[month < label], lines[month == label]
+    for is_before, is_during in periods:
+        before, during = lines[is_before], lines[is_during]
+        if before.empty or during.empty:
+            raise ValueError("the repeat model's window is too short to hold history and a labelled period")
         frame = candidates(before, shape, hp)
         frame = frame[frame.user.isin(set(during.user.unique()))]
         bought = set(zip(during.user.to_numpy().tolist(), during.item.to_numpy().tolist(), strict=True))
