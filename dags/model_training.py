@@ -11,7 +11,15 @@ from airflow.sdk import Param, dag, task
 from mlops.alerting import failure_alert
 from mlops.assets import MODEL_CANDIDATE, PROCESSED_MONTH
 from mlops.params import month_param
-from mlops.settings import AWS_CONN_ID, MLFLOW_CONN_ID, MODEL_NAME, TRAINING_EXPERIMENT, TRAINING_IMAGE
+from mlops.settings import (
+    AWS_CONN_ID,
+    DEFAULT_MODEL,
+    MLFLOW_CONN_ID,
+    MODEL_NAME,
+    TRAINING_EXPERIMENT,
+    TRAINING_IMAGE,
+    TRAINING_MODELS,
+)
 
 DOC = """
 ### Model training
@@ -32,12 +40,16 @@ Runs when a month has been preprocessed (the `online_retail_processed_month` Ass
    table and chart. **should_train** ends the run here, saying why, when nothing calls for a new model.
 5. **stage_data** / **package_code** - the window's interactions and features as SageMaker channels,
    the training code as a script-mode source directory (content-addressed: reruns reuse both).
-6. **train** - `SageMakerTrainingOperator`, deferrable, one job name per DAG run.
-7. **register** - challenger, champion and the popularity baseline scored on the new month for
-   the same customers; an MLflow run (parameters, metrics, data URIs, DAG run id) with the model
-   logged from code and registered; alias `challenger` if it beats the champion by
-   `min_improvement`, `champion` for the very first model; a SageMaker model package with its
-   approval status. A rerun of the DAG run registers nothing twice.
+6. **train** - `SageMakerTrainingOperator`, deferrable, one job name per DAG run. The job also
+   scores the new model, the champion (its model.tar.gz as the optional `champion` channel) and
+   the popularity and personal-popularity baselines on the new month for the same customers,
+   and writes each customer's NDCG@10 into `evaluation.json` in the model artifact.
+7. **register** - reads that report (no data loaded here): a paired bootstrap over customers gives
+   the interval of the challenger's NDCG@10 gain; an MLflow run (parameters, per-model metrics,
+   intervals, the decision, a model-comparison chart, data URIs, DAG run id) with the model logged
+   from code and registered; alias `challenger` if the interval's lower bound over the champion
+   clears `min_improvement` and it beats both baselines, `champion` for the very first model; a
+   SageMaker model package with its approval status. A rerun of the DAG run registers nothing twice.
 8. **announce** - the `recommender_model_candidate` Asset, for the A/B promotion DAG.
 """
 
@@ -63,10 +75,10 @@ Runs when a month has been preprocessed (the `online_retail_processed_month` Ass
             title="Newest month (YYYY-MM)",
         ),
         "model": Param(
-            "als",
-            enum=["als", "fm", "bpr", "popularity"],
+            DEFAULT_MODEL,
+            enum=list(TRAINING_MODELS),
             title="Model",
-            description="Default: the benchmark's winner on NDCG@10 (see README).",
+            description="Default: the benchmark's winner on NDCG@10, the repeat-aware ranker (see README).",
         ),
         "hyperparameters": Param({}, type="object", title="Hyperparameters", description='e.g. {"factors": 64}'),
         "training_window_months": Param(6, type="integer", minimum=1, maximum=24, title="Training window (months)"),
@@ -153,10 +165,11 @@ def model_training():
         return model_training.upload_source_dir(plan["bucket"], aws_conn_id=AWS_CONN_ID)
 
     @task(execution_timeout=timedelta(minutes=2))
-    def training_config(plan: dict, channels: dict, source_uri: str, params=None) -> dict:
+    def training_config(plan: dict, assessment: dict, channels: dict, source_uri: str, params=None) -> dict:
         from mlops.tasks import model_training
 
-        return model_training.training_job_config(plan, channels, source_uri, params)
+        champion = (assessment.get("champion") or {}).get("model_artifact")
+        return model_training.training_job_config(plan, channels, source_uri, params, champion)
 
     run_plan = plan()
     planned = plan_assessment(run_plan)
@@ -177,7 +190,7 @@ def model_training():
     gate = should_train(assessment)
     channels = stage_data(run_plan)
     source = package_code(run_plan)
-    config = training_config(run_plan, channels, source)
+    config = training_config(run_plan, assessment, channels, source)
 
     train = SageMakerTrainingOperator(
         task_id="train",

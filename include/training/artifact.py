@@ -1,7 +1,11 @@
 """The scoring artifact every model is saved as: `model.npz` (arrays) + `model.json` (ids, settings).
 
-score(user, item) = user_factors[user] . item_factors[item] + item_bias[item]. Popularity is the
-degenerate case (no factors, bias = popularity). Users the model has not seen get, in order: a
+score(user, item) = user_factors[user] . item_factors[item] + item_bias[item] + profile[user, item].
+Popularity is the degenerate case (no factors, bias = popularity). The optional `profile` is a
+sparse users x items matrix (CSR arrays `profile_data/indices/indptr`) of per-customer scores
+computed at training from the customer's own purchase history: the personal baselines and the
+repeat-aware ranker are profiles over a small popularity bias, so serving needs no history beyond
+the artifact. Users the model has not seen get, in order: a
 vector built from their context (FM: from the country's embedding) when context is given, else
 the popularity ranking. Loading uses `np.load(allow_pickle=False)` and JSON: nothing executes.
 """
@@ -33,17 +37,39 @@ class ScoringModel:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    # users x items CSR (data, indices, indptr): per-customer scores added to the factor scores
+    profile: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         self._user_index = {u: i for i, u in enumerate(self.users)}
         self._context_index = {c: i for i, c in enumerate(self.context_names)}
         self._popular = np.argsort(-self.popularity, kind="stable")
+        if self.profile is not None:
+            data, indices, indptr = self.profile
+            if len(indptr) != len(self.users) + 1 or len(data) != len(indices) or int(indptr[-1]) != len(data):
+                raise ValueError("profile: CSR arrays do not fit the model's users")
+            if len(indices) and (indices.min() < 0 or indices.max() >= len(self.items)):
+                raise ValueError("profile: item index out of range")
+
+    @property
+    def personal(self) -> bool:
+        """Whether known users get scores of their own (factors or a profile)."""
+        return bool(self.item_factors.shape[1]) or self.profile is not None
 
     # --- scoring -----------------------------------------------------------------------------
     def scores(self, user_indices: np.ndarray) -> np.ndarray:
         if self.item_factors.shape[1] == 0:
-            return np.broadcast_to(self.item_bias, (len(user_indices), len(self.items)))
-        return self.user_factors[user_indices] @ self.item_factors.T + self.item_bias
+            base = np.broadcast_to(self.item_bias, (len(user_indices), len(self.items)))
+        else:
+            base = self.user_factors[user_indices] @ self.item_factors.T + self.item_bias
+        if self.profile is None:
+            return base
+        out = np.array(base, dtype=np.float64)
+        data, indices, indptr = self.profile
+        for row, user in enumerate(user_indices):
+            lo, hi = indptr[user], indptr[user + 1]
+            out[row, indices[lo:hi]] += data[lo:hi]
+        return out
 
     def recommend(self, user_indices: np.ndarray, k: int) -> np.ndarray:
         """Top-k item indices per user, best first (batched: the metrics' entry point)."""
@@ -60,7 +86,7 @@ class ScoringModel:
         """Top-k for one user id: the model for known users, context or popularity for new ones."""
         k = max(1, min(k, len(self.items)))
         index = self._user_index.get(str(user_id))
-        if index is not None and self.item_factors.shape[1]:
+        if index is not None and self.personal:
             scores = self.scores(np.array([index]))[0]
             source = "model"
         else:
@@ -100,6 +126,11 @@ class ScoringModel:
         }
         if self.context_factors is not None:
             arrays["context_factors"] = self.context_factors.astype(np.float32)
+        if self.profile is not None:
+            data, indices, indptr = self.profile
+            arrays["profile_data"] = np.asarray(data, np.float32)
+            arrays["profile_indices"] = np.asarray(indices, np.int32)
+            arrays["profile_indptr"] = np.asarray(indptr, np.int64)
         np.savez_compressed(directory / NPZ, **arrays)
         meta = {
             "format_version": FORMAT_VERSION,
@@ -134,4 +165,9 @@ class ScoringModel:
             hyperparameters=meta.get("hyperparameters", {}),
             metrics=meta.get("metrics", {}),
             info=meta.get("info", {}),
+            profile=(
+                (loaded["profile_data"], loaded["profile_indices"], loaded["profile_indptr"])
+                if "profile_data" in loaded
+                else None
+            ),
         )

@@ -48,6 +48,8 @@ class Dataset:
     user_features: pd.DataFrame | None = None  # indexed by user id
     item_features: pd.DataFrame | None = None  # indexed by item id
     train_end: int = 0  # last training timestamp
+    # the training purchase lines as indices: user, item, timestamp (what the repeat-aware models read)
+    lines: pd.DataFrame | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -98,6 +100,13 @@ def build(
         user_features=user_features,
         item_features=item_features,
         train_end=int(train_frame.timestamp.max()),
+        lines=pd.DataFrame(
+            {
+                "user": user_index.get_indexer(train_frame.user_id).astype(np.int32),
+                "item": item_index.get_indexer(train_frame.item_id).astype(np.int32),
+                "timestamp": train_frame.timestamp.to_numpy(dtype=np.int64),
+            }
+        ),
     )
 
 

@@ -1,4 +1,4 @@
-"""Compare models on the same month and the same customers: champion, challenger, baseline.
+"""Compare models on the same month and the same customers: challenger, champion, baselines.
 
 Each model's own holdout (in training) counts the users *it* knows; a comparison must hold the
 users fixed. Here the truth is every purchase of the given customers in the month, and each model
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import numpy as np
 import pandas as pd
 
 from include.training.artifact import ScoringModel
@@ -21,22 +20,10 @@ def truth_of(month: pd.DataFrame, users: Iterable[str] | None = None) -> dict[st
     return {str(u): set(map(str, g.item_id.unique())) for u, g in frame.groupby("user_id")}
 
 
-def score(model: ScoringModel, truth: dict[str, set[str]]) -> dict[str, float]:
+def score(model: ScoringModel, truth: dict[str, set[str]], per_user: list | None = None) -> dict[str, float]:
+    """The metrics over `truth`'s customers in its order; `per_user` receives each one's NDCG@10."""
     if not truth:
         raise ValueError("no customer to evaluate on")
     depth = max(*KS, COVERAGE_K)
     rankings = ((model.recommend_for(user, depth)["items"], relevant) for user, relevant in truth.items())
-    return ranking_metrics(rankings, len(model.items))
-
-
-def popularity_of(model: ScoringModel) -> ScoringModel:
-    """The popularity baseline of the same training window, from the model's own counts."""
-    return ScoringModel(
-        kind="popularity",
-        users=[],
-        items=model.items,
-        item_factors=np.zeros((len(model.items), 0), np.float32),
-        item_bias=model.popularity.astype(np.float32),
-        popularity=model.popularity,
-        user_factors=np.zeros((0, 0), np.float32),
-    )
+    return ranking_metrics(rankings, len(model.items), per_user)

@@ -6,6 +6,12 @@ SageMaker's contract, which the local stack's CreateTrainingJob reproduces: hype
 `SM_MODEL_DIR` (SageMaker tars it to `model.tar.gz`), metrics printed as `METRIC name=value` lines
 for the job's `MetricDefinitions`, and the reason of a failure written to `/opt/ml/output/failure`
 (SageMaker's `FailureReason`).
+
+The registration gate's scoring runs here too, where the data is: on the test channel (the month
+the DAG evaluates on), the new model, the champion (optional `champion` channel: its
+model.tar.gz) and both baselines of the same window (popularity, personal popularity) are scored
+for the same customers; `evaluation.json` in the model directory holds every model's metrics and
+each customer's NDCG@10, which the DAG's register step bootstraps without loading any data.
 """
 
 from __future__ import annotations
@@ -18,13 +24,15 @@ import argparse
 import json
 import shutil
 import sys
+import tarfile
+import tempfile
 import time
 import traceback
 from pathlib import Path
 
 from include.training import data as training_data
 from include.training import metrics
-from include.training.models import MODELS, trainer
+from include.training.models import DEFAULT_MODEL, MODELS, trainer
 
 METRIC_REGEX = r"METRIC {name}=([-0-9.eE]+)"
 REPORTED = (
@@ -41,11 +49,18 @@ REPORTED = (
 # What a training job declares so that SageMaker (and the local stack) read the metrics from its log.
 METRIC_DEFINITIONS = [{"Name": name, "Regex": METRIC_REGEX.format(name=name)} for name in REPORTED]
 SERVING_FILES = ("inference.py", "artifact.py")
+EVALUATION = "evaluation.json"
 
 
 def parse(argv: list[str]) -> dict:
     parser = argparse.ArgumentParser(prog="train")
-    parser.add_argument("--model", choices=MODELS, default="als")
+    parser.add_argument("--model", choices=MODELS, default=DEFAULT_MODEL)
+    parser.add_argument("--half-life-days", "--half_life_days", dest="half_life_days", type=float)
+    parser.add_argument("--decay", type=float)
+    parser.add_argument("--neighbours", type=int)
+    parser.add_argument("--discovery", type=int)
+    parser.add_argument("--label-months", "--label_months", dest="label_months", type=int)
+    parser.add_argument("--c", type=float)
     parser.add_argument("--factors", type=int, default=64)
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--learning-rate", "--learning_rate", dest="learning_rate", type=float)
@@ -59,7 +74,14 @@ def parse(argv: list[str]) -> dict:
     return {k: v for k, v in vars(args).items() if v is not None}
 
 
-def run(hp: dict, train_dir: str, test_dir: str | None, features_dir: str | None, model_dir: str) -> dict:
+def run(
+    hp: dict,
+    train_dir: str,
+    test_dir: str | None,
+    features_dir: str | None,
+    model_dir: str,
+    champion_dir: str | None = None,
+) -> dict:
     started = time.monotonic()
     train_frame = training_data.read_interactions(train_dir)
     test_frame = training_data.read_interactions(test_dir) if test_dir else None
@@ -83,6 +105,11 @@ def run(hp: dict, train_dir: str, test_dir: str | None, features_dir: str | None
         "holdout_users": len(dataset.test),
     }
     model.save(model_dir)
+    if test_dir:
+        report = compare(model, dataset, test_frame, champion_dir)
+        (Path(model_dir) / EVALUATION).write_text(json.dumps(report))
+        for name, figures in report["metrics"].items():
+            print(f"evaluation {name}: ndcg_at_10 {figures['ndcg_at_10']:.4f}", flush=True)
     code = Path(model_dir) / "code"
     code.mkdir(exist_ok=True)
     for name in SERVING_FILES:  # the endpoint's handlers travel inside model.tar.gz, SageMaker's layout
@@ -90,6 +117,40 @@ def run(hp: dict, train_dir: str, test_dir: str | None, features_dir: str | None
     for name in REPORTED:
         print(f"METRIC {name}={result[name]}", flush=True)
     return result
+
+
+def load_champion(channel_dir: str, into: str):
+    """The champion's model.tar.gz from its channel, unpacked (tar data filter) and loaded."""
+    from include.training.artifact import ScoringModel
+
+    archives = sorted(Path(channel_dir).rglob("model.tar.gz"))
+    if len(archives) != 1:
+        raise training_data.DataError(f"the champion channel must hold one model.tar.gz, found {len(archives)}")
+    with tarfile.open(archives[0], mode="r:gz") as archive:
+        archive.extractall(into, filter="data")
+    return ScoringModel.load(into)
+
+
+def compare(model, dataset, test_frame, champion_dir: str | None) -> dict:
+    """Every model's metrics and per-customer NDCG@10 on the test month's customers the new model knows."""
+    from include.training import evaluation
+
+    truth = evaluation.truth_of(test_frame, users=model.users)
+    contenders = {
+        "challenger": model,
+        "popularity": trainer("popularity")(dataset, {"model": "popularity"}),
+        "personal_popularity": trainer("personal_popularity")(dataset, {"model": "personal_popularity"}),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        if champion_dir:
+            contenders["champion"] = load_champion(champion_dir, tmp)
+        report: dict = {"customers": list(truth), "metrics": {}, "per_user_ndcg_at_10": {}, "kinds": {}}
+        for name, contender in contenders.items():
+            per_user: list[float] = []
+            report["metrics"][name] = evaluation.score(contender, truth, per_user)
+            report["per_user_ndcg_at_10"][name] = [round(v, 6) for v in per_user]
+            report["kinds"][name] = contender.kind
+    return report
 
 
 def failure_file() -> Path:
@@ -104,7 +165,14 @@ def main(argv: list[str] | None = None) -> int:
         if train_dir is None:
             raise training_data.DataError("the train channel is missing (SM_CHANNEL_TRAIN)")
         model_dir = os.environ.get("SM_MODEL_DIR", "/opt/ml/model")
-        result = run(hp, train_dir, training_data.channel("test"), training_data.channel("features"), model_dir)
+        result = run(
+            hp,
+            train_dir,
+            training_data.channel("test"),
+            training_data.channel("features"),
+            model_dir,
+            training_data.channel("champion"),
+        )
         output = os.environ.get("SM_OUTPUT_DATA_DIR")
         if output:
             Path(output).mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,10 @@ MLFLOW_CONN_ID = "mlflow_default"
 MODEL_NAME = "recommender"
 CHAMPION, CHALLENGER = "champion", "challenger"  # MLflow aliases, and the endpoint's variant names
 TRAINING_EXPERIMENT = "recommender-training"
+# What the training job can train (include/training/models.MODELS; a unit test keeps both equal) and
+# the default: the benchmark's winner on NDCG@10 (README, Benchmarks).
+TRAINING_MODELS = ("repeat", "fm", "als", "bpr", "popularity", "personal_popularity", "recency_popularity")
+DEFAULT_MODEL = "repeat"
 PERSONALIZE_EXPERIMENT = "personalize-training"
 
 # Training and serving image (script mode). Empty: SageMaker's scikit-learn framework image for the

@@ -155,8 +155,14 @@ def test_the_lifecycle_of_training_decisions(dag, processed, aws_conn, mlflow_co
     assert header == "feature,measure,value,threshold,drifted" and len(rows) == 7
     assert any(r.startswith("item,jensenshannon,") and r.endswith(",True") for r in rows)
     assert run.data.tags["data.train"].startswith("s3://mlops-platform-dev-")
+    # scored in the training job (evaluation.json), bootstrapped in register: the interval clears 0
     assert run.data.metrics["challenger_ndcg_at_10"] >= run.data.metrics["champion_ndcg_at_10"]
-    assert run.data.metrics["challenger_ndcg_at_10"] > run.data.metrics["baseline_ndcg_at_10"]
+    assert run.data.metrics["challenger_ndcg_at_10"] > run.data.metrics["popularity_ndcg_at_10"]
+    assert run.data.metrics["challenger_ndcg_at_10"] > run.data.metrics["personal_popularity_ndcg_at_10"]
+    assert run.data.metrics["challenger_vs_champion_gain_lower"] > 0
+    assert "CI [" in newest.tags["gate"]
+    logged = {a.path for a in MlflowClient(tracking_uri=mlflow_conn.url).list_artifacts(newest.run_id, "evaluation")}
+    assert logged == {"evaluation/model_comparison.png", "evaluation/gate.json"}
     statuses = [p["ModelApprovalStatus"] for p in packages(aws_conn)]
     assert sorted(statuses) == ["Approved", "PendingManualApproval"]
 

@@ -3,6 +3,7 @@ gate, the rollout plan, Personalize's not-worse gate and plan rules, the preproc
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from include.abtest import rollout
@@ -13,33 +14,58 @@ from include.training import gate
 
 
 # --- registration gate ------------------------------------------------------------------------
-def scores(challenger: float, baseline: float, champion: float | None = None) -> dict:
-    scored = {"challenger": {"ndcg_at_10": challenger}, "baseline": {"ndcg_at_10": baseline}}
+def per_user(challenger, popularity=0.1, personal=0.2, champion=None, customers=400, noise=0.0, seed=1) -> dict:
+    """Per-customer NDCG@10 lists with the given means (plus paired noise of the given size)."""
+    rng = np.random.default_rng(seed)
+    shared = rng.normal(0, noise, customers)
+    scores = {
+        "challenger": challenger + shared + rng.normal(0, noise, customers),
+        "popularity": np.full(customers, popularity),
+        "personal_popularity": personal + shared,
+    }
     if champion is not None:
-        scored["champion"] = {"ndcg_at_10": champion}
-    return scored
+        scores["champion"] = champion + shared + rng.normal(0, noise, customers)
+    return {k: v.tolist() for k, v in scores.items()}
 
 
-def test_a_model_that_does_not_beat_the_baseline_gets_no_alias():
-    reason, alias = gate.registration_gate(scores(0.10, 0.10), has_champion=False, min_improvement=0.0)
-    assert alias is None and reason == "ndcg_at_10 0.1000 does not beat the popularity baseline 0.1000"
+def test_a_model_that_does_not_beat_personal_popularity_is_no_candidate():
+    result = gate.registration_gate(per_user(0.15, personal=0.2), has_champion=False, min_improvement=0.0)
+    assert result.alias is None
+    assert result.reason == "ndcg_at_10 0.1500 does not beat the personal popularity baseline 0.2000"
+    result = gate.registration_gate(per_user(0.1, popularity=0.1, personal=0.05), False, 0.0)
+    assert result.alias is None and "popularity baseline 0.1000" in result.reason
 
 
-def test_the_first_model_above_the_baseline_is_champion():
-    reason, alias = gate.registration_gate(scores(0.2, 0.1), has_champion=False, min_improvement=0.5)
-    assert alias == "champion" and reason.startswith("first model: ndcg_at_10 0.2000 > baseline 0.1000")
+def test_the_first_model_above_both_baselines_is_champion():
+    result = gate.registration_gate(per_user(0.3), has_champion=False, min_improvement=0.5)
+    assert result.alias == "champion" and result.reason.startswith("first model: ndcg_at_10 0.3000 > popularity")
+    assert result.means == {"challenger": 0.3, "popularity": 0.1, "personal_popularity": 0.2}
 
 
-@pytest.mark.parametrize(
-    ("challenger", "champion", "min_improvement", "expected"),
-    [(0.23, 0.20, 0.1, "challenger"), (0.219, 0.20, 0.1, None), (0.20, 0.20, 0.0, "challenger")],
-)
-def test_a_later_model_must_beat_the_champion_by_the_minimum_improvement(
-    challenger, champion, min_improvement, expected
-):
-    reason, alias = gate.registration_gate(scores(challenger, 0.1, champion), True, min_improvement)
-    assert alias == expected, reason
-    assert ("champion 0.2000 x (1 + " + str(min_improvement) + ")") in reason
+def test_a_later_model_needs_the_lower_bound_of_its_gain_above_the_minimum_improvement():
+    clear = gate.registration_gate(per_user(0.33, champion=0.30, noise=0.05), True, 0.0)
+    ci = clear.intervals["challenger_vs_champion"]
+    assert ci.lower > 0 and ci.lower < ci.gain < ci.upper and ci.customers == 400
+    assert clear.alias == "challenger" and "lower bound > 0.0" in clear.reason
+    # the same mean gain, but too noisy to tell from chance on 40 customers: no challenger
+    swings = np.tile([0.33, -0.27], 20)  # +10% on average, but half the customers lose a lot
+    noisy_scores = {**per_user(0.33, champion=0.30, customers=40), "challenger": (0.30 + swings).tolist()}
+    noisy = gate.registration_gate(noisy_scores, True, 0.0)
+    assert noisy.intervals["challenger_vs_champion"].lower <= 0 < noisy.intervals["challenger_vs_champion"].gain
+    assert noisy.alias is None and "lower bound <= 0.0" in noisy.reason
+    # a clear 10% gain does not clear a 20% minimum improvement
+    assert gate.registration_gate(per_user(0.33, champion=0.30, noise=0.05), True, 0.2).alias is None
+
+
+def test_the_paired_bootstrap_is_reproducible_and_checks_its_input():
+    a, b = np.linspace(0, 1, 50), np.linspace(0, 1, 50)[::-1] * 0.9
+    assert gate.paired_bootstrap(a, b, seed=3) == gate.paired_bootstrap(a, b, seed=3)
+    same = gate.paired_bootstrap(a, a)
+    assert same.gain == same.lower == same.upper == 0.0
+    with pytest.raises(ValueError, match="equally long"):
+        gate.paired_bootstrap([0.1, 0.2], [0.1])
+    with pytest.raises(ValueError, match="personal_popularity"):
+        gate.registration_gate({"challenger": [0.1], "popularity": [0.0]}, False, 0.0)
 
 
 def test_package_approval_follows_the_alias_and_drops_fill_the_free_alias():
@@ -56,6 +82,14 @@ def test_the_policy_and_the_dags_name_the_aliases_alike():
 
     assert (gate.CHAMPION, gate.CHALLENGER) == (settings.CHAMPION, settings.CHALLENGER)
     assert (rollout.CHAMPION, rollout.CHALLENGER) == (settings.CHAMPION, settings.CHALLENGER)
+
+
+def test_the_dag_offers_exactly_the_models_the_job_trains_and_defaults_to_the_repeat_ranker():
+    from include.training import models
+    from mlops import settings
+
+    assert settings.TRAINING_MODELS == models.MODELS
+    assert settings.DEFAULT_MODEL == models.DEFAULT_MODEL == "repeat"
 
 
 # --- rollout plan -----------------------------------------------------------------------------

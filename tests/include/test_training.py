@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +55,9 @@ def test_metrics_follow_personalize_definitions():
     assert result["coverage"] == pytest.approx(25 / 40)
 
 
-@pytest.mark.parametrize("model", ["popularity", "als", "bpr", "fm"])
+@pytest.mark.parametrize(
+    "model", ["popularity", "als", "bpr", "fm", "personal_popularity", "recency_popularity", "repeat"]
+)
 def test_the_entry_point_trains_each_model_and_prints_its_metrics(channels, tmp_path, monkeypatch, capsys, model):
     code, out = run_entry_point(channels, tmp_path, monkeypatch, "--model", model, "--epochs", "3", "--factors", "16")
     assert code == 0
@@ -63,9 +66,70 @@ def test_the_entry_point_trains_each_model_and_prints_its_metrics(channels, tmp_
         assert f"METRIC {name}=" in printed
     saved = json.loads((out / "output" / "data" / "metrics.json").read_text())
     assert saved["users_evaluated"] > 500  # October customers also seen in August-September
-    assert {p.name for p in (out / "model").iterdir()} == {"model.npz", "model.json", "code"}
+    assert {p.name for p in (out / "model").iterdir()} == {"model.npz", "model.json", "code", train.EVALUATION}
     loaded = ScoringModel.load(out / "model")
     assert loaded.kind == model and loaded.metrics["ndcg_at_10"] == saved["ndcg_at_10"]
+    report = json.loads((out / "model" / train.EVALUATION).read_text())
+    assert set(report["per_user_ndcg_at_10"]) == {"challenger", "popularity", "personal_popularity"}
+    assert {len(v) for v in report["per_user_ndcg_at_10"].values()} == {len(report["customers"])}
+    assert report["metrics"]["challenger"]["ndcg_at_10"] == pytest.approx(
+        np.mean(report["per_user_ndcg_at_10"]["challenger"]), abs=1e-5
+    )
+
+
+def test_the_job_scores_the_champion_channel_on_the_same_customers(channels, tmp_path, monkeypatch):
+    code, first = run_entry_point(channels, tmp_path / "first", monkeypatch, "--model", "personal_popularity")
+    assert code == 0
+    champion = tmp_path / "champion"
+    champion.mkdir()
+    with tarfile.open(champion / "model.tar.gz", "w:gz") as archive:
+        for path in (first / "model").iterdir():
+            archive.add(path, arcname=path.name)
+    code, out = run_entry_point({**channels, "champion": str(champion)}, tmp_path / "second", monkeypatch)
+    assert code == 0
+    report = json.loads((out / "model" / train.EVALUATION).read_text())
+    per_user = report["per_user_ndcg_at_10"]
+    assert report["kinds"] == {
+        "challenger": "repeat",
+        "popularity": "popularity",
+        "personal_popularity": "personal_popularity",
+        "champion": "personal_popularity",
+    }
+    assert per_user["champion"] == per_user["personal_popularity"]  # the same model, the same customers
+    # the repeat-aware default beats "buy it again" on October, trained on August-September
+    assert report["metrics"]["challenger"]["ndcg_at_10"] > report["metrics"]["personal_popularity"]["ndcg_at_10"]
+
+
+def test_a_profile_model_serves_what_it_ranks_in_batch_after_a_round_trip(channels, tmp_path, monkeypatch):
+    code, out = run_entry_point(channels, tmp_path, monkeypatch, "--model", "repeat")
+    assert code == 0
+    model = ScoringModel.load(out / "model")
+    assert model.profile is not None and model.item_factors.shape[1] == 0
+    batch = model.recommend(np.arange(len(model.users)), 10)
+    for index in (0, len(model.users) // 2, len(model.users) - 1):
+        served = inference.predict_fn({"user_id": model.users[index], "num_results": 10, "context": {}}, model)
+        assert served["source"] == "model" and served["model"] == "repeat"
+        assert served["items"] == [model.items[i] for i in batch[index]]
+
+
+def test_the_repeat_model_learns_from_a_one_month_window(channels, tmp_path, monkeypatch):
+    one_month = {**channels, "train": str(Path(channels["train"]) / "month=2011-09")}
+    code, out = run_entry_point(one_month, tmp_path, monkeypatch, "--model", "repeat")
+    assert code == 0
+    model = ScoringModel.load(out / "model")
+    assert model.kind == "repeat" and model.info["training_examples"] > 1000
+
+
+def test_discovery_metrics_score_only_items_new_to_the_customer():
+    import scipy.sparse as sp
+
+    bought = sp.csr_matrix(np.array([[1, 1, 0, 0, 0]], dtype=np.float32))
+    truth = {0: {0, 3}}  # item 0 is a repeat, item 3 is new
+    ranking = np.array([[0, 1, 3, 2, 4]])
+    result = metrics.evaluate_discovery(lambda users, k: ranking[:, :k], truth, bought, n_items=5)
+    assert result["discovery_users_evaluated"] == 1
+    assert result["discovery_precision_at_5"] == pytest.approx(1 / 5)  # items 0 and 1 are removed: 3 is first
+    assert result["discovery_mrr_at_25"] == 1.0
 
 
 def test_a_factor_model_beats_popularity_on_real_months(channels, tmp_path, monkeypatch):

@@ -32,6 +32,29 @@ def test_the_training_job_is_configured_from_the_plan_channels_and_params():
         "s3://f/",
     ]
     assert {"Key": "mlops:dataset", "Value": "d1"} in config["Tags"]
+    # with a champion, its model.tar.gz is the job's optional `champion` channel
+    artifact = "s3://bkt/training/jobs/old/output/model.tar.gz"
+    config = model_training.training_job_config(plan, channels, "s3://bkt/code/sourcedir.tar.gz", params, artifact)
+    champion = config["InputDataConfig"][-1]
+    assert champion["ChannelName"] == "champion" and champion["DataSource"]["S3DataSource"]["S3Uri"] == artifact
+
+
+def test_register_reads_the_jobs_evaluation_and_refuses_an_incomplete_one(tmp_path):
+    report = {
+        "customers": ["1", "2"],
+        "per_user_ndcg_at_10": {"challenger": [0.5, 0.4], "popularity": [0.1, 0.0], "personal_popularity": [0.3, 0.2]},
+    }
+    (tmp_path / "evaluation.json").write_text(json.dumps(report))
+    assert model_training.read_evaluation(str(tmp_path), has_champion=False) == report
+    with pytest.raises(ValueError, match="lacks champion"):
+        model_training.read_evaluation(str(tmp_path), has_champion=True)
+    report["per_user_ndcg_at_10"]["popularity"] = [0.1]
+    (tmp_path / "evaluation.json").write_text(json.dumps(report))
+    with pytest.raises(ValueError, match="same customers"):
+        model_training.read_evaluation(str(tmp_path), has_champion=False)
+    (tmp_path / "evaluation.json").unlink()
+    with pytest.raises(ValueError, match="missing"):
+        model_training.read_evaluation(str(tmp_path), has_champion=False)
 
 
 def tarball(files: dict[str, bytes]) -> bytes:

@@ -17,7 +17,7 @@ from mlops.hooks.processed_months import ProcessedMonthsHook
 from mlops.hooks.stack_outputs import StackOutputsHook
 from mlops.months import months_back
 from mlops.settings import CHAMPION
-from mlops.tasks.common import framework_image, load_model, publish_version, read_object, read_parquet
+from mlops.tasks.common import framework_image, load_model, publish_version, read_object
 
 
 # --- plan --------------------------------------------------------------------------------------
@@ -34,6 +34,7 @@ def plan(month: str, params: dict, run_id: str, *, aws_conn_id: str) -> dict[str
     if not window:
         raise ValueError(f"no processed month before {month}: nothing to train on")
     job_suffix = hashlib.sha256(run_id.encode()).hexdigest()[:8]
+    model = params["model"].replace("_", "-")  # job names allow [a-zA-Z0-9-]
     return {
         "month": month,
         "test_files": test_files,
@@ -42,7 +43,7 @@ def plan(month: str, params: dict, run_id: str, *, aws_conn_id: str) -> dict[str
         "bucket": platform["BucketName"],
         "processed_bucket": prep["OutputBucket"],
         "role_arn": platform["ExecutionRoleArn"],
-        "job_name": f"{current().training_job_prefix}-{params['model']}-{month.replace('-', '')}-{job_suffix}",
+        "job_name": f"{current().training_job_prefix}-{model}-{month.replace('-', '')}-{job_suffix}",
         "training_image": params.get("training_image") or framework_image(aws_conn_id),
     }
 
@@ -290,11 +291,18 @@ def upload_source_dir(bucket: str, *, aws_conn_id: str) -> str:
     return f"s3://{bucket}/{key}"
 
 
-def training_job_config(plan: dict, channels: dict, source_uri: str, params: dict) -> dict[str, Any]:
+def training_job_config(
+    plan: dict, channels: dict, source_uri: str, params: dict, champion_artifact: str | None = None
+) -> dict[str, Any]:
+    """The job: the window, the test month and, when there is one, the champion's model.tar.gz as
+    the optional `champion` channel, so the job scores challenger, champion and baselines itself."""
     from include.training.package import ENTRY
     from include.training.train import METRIC_DEFINITIONS
 
     hyperparameters = {"model": params["model"], **(params.get("hyperparameters") or {})}
+    inputs = {name: (channels[name], "application/x-parquet") for name in ("train", "test", "features")}
+    if champion_artifact:
+        inputs["champion"] = (champion_artifact, "application/x-tar")
     return {
         "TrainingJobName": plan["job_name"],
         "AlgorithmSpecification": {
@@ -314,13 +322,13 @@ def training_job_config(plan: dict, channels: dict, source_uri: str, params: dic
                 "DataSource": {
                     "S3DataSource": {
                         "S3DataType": "S3Prefix",
-                        "S3Uri": channels[name],
+                        "S3Uri": uri,
                         "S3DataDistributionType": "FullyReplicated",
                     }
                 },
-                "ContentType": "application/x-parquet",
+                "ContentType": content_type,
             }
-            for name in ("train", "test", "features")
+            for name, (uri, content_type) in inputs.items()
         ],
         "OutputDataConfig": {"S3OutputPath": f"s3://{plan['bucket']}/training/jobs"},
         "ResourceConfig": {"InstanceType": params["instance_type"], "InstanceCount": 1, "VolumeSizeInGB": 30},
@@ -347,26 +355,23 @@ def register(
     model_name: str,
     package_group: str,
 ) -> dict[str, Any]:
-    """Score challenger, champion and baseline on the new month; log, register, alias, package."""
-    from include.training import evaluation
+    """Gate on the job's own scoring (evaluation.json); log, chart, register, alias, package."""
     from include.training.gate import GATE_METRIC, registration_gate
+    from include.training.report import comparison_chart
 
     s3 = S3Hook(aws_conn_id=aws_conn_id)
     hook = MlflowHook(mlflow_conn_id)
     artifact = job["ModelArtifacts"]["S3ModelArtifacts"]
-    current = read_parquet(s3, plan["test_files"]["interactions.parquet"])
     champion = assessment.get("champion")
     with tempfile.TemporaryDirectory() as tmp:
         model = load_model(s3, artifact, f"{tmp}/challenger")
-        truth = evaluation.truth_of(current, users=model.users)
-        scored = {
-            "challenger": evaluation.score(model, truth),
-            "baseline": evaluation.score(evaluation.popularity_of(model), truth),
-        }
-        if champion:
-            scored["champion"] = evaluation.score(load_model(s3, champion["model_artifact"], f"{tmp}/champion"), truth)
-        gate, alias = registration_gate(scored, bool(champion), params["min_improvement"])
+        report = read_evaluation(f"{tmp}/challenger", has_champion=bool(champion))
+        scored = report["metrics"]
+        result = registration_gate(report["per_user_ndcg_at_10"], bool(champion), params["min_improvement"])
+        gate, alias = result.reason, result.alias
         print(f"gate: {gate}")
+        chart = comparison_chart(result, Path(tmp) / "model_comparison.png", title=f"{plan['month']}: {gate}")
+        (Path(tmp) / "gate.json").write_text(json.dumps(result.as_dict(), indent=2))
 
         run, created = hook.start_or_resume_run(
             hook.experiment_id(experiment),
@@ -385,7 +390,15 @@ def register(
                 "training_job": job["TrainingJobName"],
                 "training_image": plan["training_image"],
             },
-            metrics={**job_metrics, **{f"{who}_{k}": v for who, m in scored.items() for k, v in m.items()}},
+            metrics={
+                **job_metrics,
+                **{f"{who}_{k}": v for who, m in scored.items() for k, v in m.items()},
+                **{
+                    f"{key}_gain_{bound}": getattr(ci, bound)
+                    for key, ci in result.intervals.items()
+                    for bound in ("gain", "lower", "upper")
+                },
+            },
             tags={
                 "data.train": channels["train"],
                 "data.test": channels["test"],
@@ -393,9 +406,13 @@ def register(
                 "model_artifact": artifact,
                 "decision": assessment["explanation"],
                 "gate": gate,
+                "gate.alias": alias or "none",
             },
         )
         log_assessment_artifacts(hook, mlflow_run_id, assessment, aws_conn_id=aws_conn_id)
+        with hook.fluent_credentials():
+            hook.client.log_artifact(mlflow_run_id, str(chart), "evaluation")
+            hook.client.log_artifact(mlflow_run_id, str(Path(tmp) / "gate.json"), "evaluation")
         if created or not run.data.tags.get("model_uri"):
             model_uri = _log_model(hook, mlflow_run_id, model, f"{tmp}/challenger")
             hook.log_to_run(mlflow_run_id, tags={"model_uri": model_uri})
@@ -439,10 +456,29 @@ def register(
         "model_artifact": artifact,
         "month": plan["month"],
         "metrics": scored,
+        "intervals": {key: vars(ci) for key, ci in result.intervals.items()},
         "mlflow_run_id": mlflow_run_id,
         "model_package_arn": package_arn,
         "new_version": new_version,
     }
+
+
+def read_evaluation(model_dir: str, *, has_champion: bool) -> dict:
+    """The training job's evaluation report, checked: every model the gate needs, equally long."""
+    from include.training.train import EVALUATION
+
+    path = Path(model_dir) / EVALUATION
+    if not path.is_file():
+        raise ValueError(f"{EVALUATION} is missing from the model artifact: the job ran without a test channel")
+    report = json.loads(path.read_text())
+    needed = ["challenger", "popularity", "personal_popularity", *(["champion"] if has_champion else [])]
+    per_user = report.get("per_user_ndcg_at_10", {})
+    missing = [name for name in needed if name not in per_user]
+    if missing:
+        raise ValueError(f"{EVALUATION} lacks {', '.join(missing)} (a champion exists: {has_champion})")
+    if len({len(per_user[name]) for name in needed}) != 1:
+        raise ValueError(f"{EVALUATION}: the models were not scored on the same customers")
+    return report
 
 
 def _log_model(hook: MlflowHook, mlflow_run_id: str, model, model_dir: str) -> str:
