@@ -91,13 +91,14 @@ def trained_model(stack: LocalAwsStack, conf: dict) -> str:
 
 
 def shop_traffic(stack: LocalAwsStack):
-    """The application: October 2011's real customers asking the endpoint for recommendations."""
+    """The shop: October 2011's real customers asking the recommendation API for the A/B endpoint's
+    recommendations and reporting their purchases (over HTTPS, with the API key)."""
     from devstack.replayer import TrafficReplayer, month_sessions
 
     ssm = stack.client("ssm")
     bucket = ssm.get_parameter(Name="/mlops/dev/stacks/preprocessing/OutputBucket")["Parameter"]["Value"]
     sessions = month_sessions(stack.client("s3"), bucket, "2011-10")
-    return TrafficReplayer(stack.client, "mlops-recommender-dev", "MLOps/Recommendations", sessions, rate=60)
+    return TrafficReplayer.on_stack(stack, sessions, rate=60)
 
 
 def ab_outcome(stack: LocalAwsStack, conf: dict) -> str:

@@ -12,7 +12,9 @@ from botocore.config import Config
 # headers are the response's, so it must send it; the API's OPTIONS method answers the preflight.
 ALLOWED_ORIGIN = os.environ.get("ALLOWED_ORIGIN", "")
 # Short timeouts and few retries: the API answers within its 10 s Lambda timeout or says it cannot.
-_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 2})
+# The model is not retried: a slow variant would take two timeouts, and the shop retries anyway.
+_CONFIG = Config(connect_timeout=2, read_timeout=8, retries={"mode": "standard", "max_attempts": 2})
+_NO_RETRY = {"sagemaker-runtime"}
 
 _clients: dict[str, object] = {}
 
@@ -20,7 +22,10 @@ _clients: dict[str, object] = {}
 def client(service: str):
     """One client per service and execution environment (keep-alive connections across invocations)."""
     if service not in _clients:
-        _clients[service] = boto3.client(service, config=_CONFIG)
+        config = _CONFIG
+        if service in _NO_RETRY:
+            config = _CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 1}))
+        _clients[service] = boto3.client(service, config=config)
     return _clients[service]
 
 

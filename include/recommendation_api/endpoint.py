@@ -103,7 +103,9 @@ def recommend(event: dict, request_id: str | None) -> dict:
         items = [str(i) for i in json.loads(answer["Body"].read())["items"]]
     except ClientError as err:
         LOG.error("InvokeEndpoint %s failed for request %s: %s", ENDPOINT_NAME, request_id, err)
-        if err.response["Error"]["Code"] == "ValidationError" and "not found" in str(err).lower():
+        # no endpoint (yet), or one still being created: nothing to serve, not a fault of the API
+        unavailable = ("not found", "not in service")
+        if err.response["Error"]["Code"] == "ValidationError" and any(u in str(err) for u in unavailable):
             return response(503, {"message": "recommendations are not available yet", "requestId": request_id})
         return response(502, {"message": "model unavailable", "requestId": request_id})
     except (BotoCoreError, ValueError, KeyError):
