@@ -4,7 +4,7 @@ impressions and conversions the A/B test decides on.
 `GET /model/recommendations/{userId}?numResults=N&country=C` invokes the endpoint; SageMaker picks
 the production variant by weight and names it (`InvokedProductionVariant`). The answer carries it
 (`variant`) and a `recommendationId`. The impression is recorded twice, for two readers: the
-recommendation (id, endpoint, variant, items, expiry) in the impressions table, which the
+recommendation (id, endpoint, variant, items, expiry - no user id) in the impressions table, which the
 conversion path checks against, and `Impressions` = 1 in the conversion namespace with the
 dimensions the A/B sensor queries (`EndpointName`, `VariantName`; contract in
 `mlops.hooks.ab_tests`).
@@ -121,7 +121,6 @@ def recommend(event: dict, request_id: str | None) -> dict:
                 "recommendation_id": {"S": recommendation_id},
                 "endpoint_name": {"S": ENDPOINT_NAME},
                 "variant": {"S": variant},
-                "user_id": {"S": user_id},
                 "items": {"L": [{"S": i} for i in items]},
                 "created_at": {"N": str(now)},
                 "expires_at": {"N": str(now + CONVERSION_WINDOW_S)},
