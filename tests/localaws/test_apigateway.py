@@ -362,6 +362,11 @@ def test_cors_reaches_browser_clients(stack, recommendations):
     assert preflight.headers["Access-Control-Allow-Origin"] == "*"
     assert "X-Api-Key" in preflight.headers["Access-Control-Allow-Headers"]
     assert "GET" in preflight.headers["Access-Control-Allow-Methods"]
+    root = url.rsplit("/", 1)[0]
+    for path, method in (("/model/recommendations/12748", "GET"), ("/conversions", "POST")):
+        answer = _get(stack, root, path, method="OPTIONS", headers={"Origin": "https://shop.example.com"})
+        assert answer.status_code == 200 and method in answer.headers["Access-Control-Allow-Methods"], path
+        assert answer.headers["Access-Control-Allow-Origin"] == "*"
     assert _get(stack, url, "/12748", key).headers["Access-Control-Allow-Origin"] == "*"  # the function's answer
     assert _get(stack, url, "/12748").headers["Access-Control-Allow-Origin"] == "*"  # API Gateway's own 403
 
