@@ -29,7 +29,12 @@ STACKS = {
         "template": "infra/personalize.yaml",
         "after": ["platform", "serving"],
         "package": "include/recommendation_api",
-        "reads": {"CodeBucket": ("platform", "BucketName"), "AlertTopicArn": ("serving", "AlertTopicArn")},
+        "reads": {
+            "CodeBucket": ("platform", "BucketName"),
+            "AlertTopicArn": ("serving", "AlertTopicArn"),
+            "EndpointName": ("serving", "EndpointName"),
+            "ConversionNamespace": ("serving", "ConversionNamespace"),
+        },
     },
     # The alternative to the managed tracking server of the platform stack: deploy on request.
     "mlflow-selfhosted": {"template": "infra/mlflow-selfhosted.yaml", "after": []},

@@ -1,7 +1,9 @@
 """Checks on the interactions before Personalize is paid to import and train on them.
 
-Personalize needs at least 1,000 interactions and 25 users with two or more; its import fails late
-(and bills) on a bad column or timestamp. These checks fail early and say what is wrong, where.
+Personalize needs at least 1,000 interactions and 25 users with two or more (its documented
+minimum training requirements), and - as issue 20 requires, enforced before any spend - 100
+distinct items; its import fails late (and bills) on a bad column or timestamp. These checks fail
+early and say what is wrong, where.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from include.personalize.schema import INTERACTIONS_COLUMNS
 
 MIN_INTERACTIONS = 1000
 MIN_USERS_WITH_TWO = 25
+MIN_ITEMS = 100
 EARLIEST = 946684800  # 2000-01-01: older epoch seconds are a unit mistake (or milliseconds / 1000)
 
 
@@ -69,4 +72,6 @@ def validate(frame: pd.DataFrame, source: str, now_epoch: int) -> Summary:
             f"{source}: {summary.users_with_two} users with 2+ interactions; "
             f"Personalize needs at least {MIN_USERS_WITH_TWO}"
         )
+    if summary.items < MIN_ITEMS:
+        raise InvalidInteractions(f"{source}: {summary.items} distinct items; Personalize needs at least {MIN_ITEMS}")
     return summary

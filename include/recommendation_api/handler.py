@@ -1,6 +1,10 @@
-"""The recommendation API: `GET /recommendations/{userId}?numResults=N` behind API Gateway.
+"""The recommendation API behind API Gateway, one Lambda function routing on the API's resource:
 
-Returns the campaign's items for a user. Input is validated (400 with a message saying what is
+- `GET /recommendations/{userId}?numResults=N`: the Personalize campaign's items for a user (here);
+- `GET /model/recommendations/{userId}` and `POST /conversions`: the A/B-tested SageMaker endpoint's
+  recommendations and the purchases they led to (`endpoint.py`).
+
+For the campaign route: Input is validated (400 with a message saying what is
 wrong); internal failures are logged with their detail but answered with a generic 502/503 that
 never exposes it. The campaign ARN is read from SSM (the Personalize DAG publishes it when a
 campaign is created or replaced) and cached, so the function needs no redeploy per campaign.
@@ -9,43 +13,28 @@ Dependencies: boto3 only (present in the Lambda runtime).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
 import time
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
+
+from . import endpoint
+from .common import client as _client
+from .common import response as _response
 
 LOG = logging.getLogger()
 LOG.setLevel(logging.INFO)
 
-USER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,256}$")
+USER_ID = re.compile(r"[A-Za-z0-9_.:-]{1,256}")  # fullmatch: "abc\n" is refused
 MAX_RESULTS = 500
 DEFAULT_RESULTS = int(os.environ.get("DEFAULT_NUM_RESULTS", "25"))
 # The stack sets its environment's parameter (/<project>/<env>/personalize/campaign-arn).
 CAMPAIGN_PARAMETER = os.environ.get("CAMPAIGN_ARN_PARAMETER", "/mlops/dev/personalize/campaign-arn")
-# The browser origin allowed to read answers (CORS): with the proxy integration the function's own
-# headers are the response's, so it must send it; the API's OPTIONS method answers the preflight.
-ALLOWED_ORIGIN = os.environ.get("ALLOWED_ORIGIN", "")
 CACHE_SECONDS = 300
 
-_clients: dict[str, object] = {}
 _campaign: dict[str, object] = {"arn": None, "read_at": 0.0}
-
-
-def _client(service: str):
-    if service not in _clients:
-        _clients[service] = boto3.client(service)
-    return _clients[service]
-
-
-def _response(status: int, body: dict) -> dict:
-    headers = {"Content-Type": "application/json", "Cache-Control": "no-store"}
-    if ALLOWED_ORIGIN:
-        headers["Access-Control-Allow-Origin"] = ALLOWED_ORIGIN
-    return {"statusCode": status, "headers": headers, "body": json.dumps(body)}
 
 
 def _campaign_arn() -> str:
@@ -58,7 +47,7 @@ def _campaign_arn() -> str:
 def parse_request(event: dict) -> tuple[str, int]:
     """The user id and result count, or ValueError with a message fit for the caller."""
     user_id = (event.get("pathParameters") or {}).get("userId")
-    if not user_id or not USER_ID.match(user_id):
+    if not isinstance(user_id, str) or not USER_ID.fullmatch(user_id):
         raise ValueError("userId must be 1 to 256 characters of letters, digits, '_', '.', ':' or '-'")
     raw = (event.get("queryStringParameters") or {}).get("numResults")
     if raw is None:
@@ -70,6 +59,15 @@ def parse_request(event: dict) -> tuple[str, int]:
 
 def handler(event: dict, context) -> dict:
     request_id = getattr(context, "aws_request_id", None)
+    route = (event.get("httpMethod"), event.get("resource"))
+    if route == ("GET", "/model/recommendations/{userId}"):
+        return endpoint.recommend(event, request_id)
+    if route == ("POST", "/conversions"):
+        return endpoint.convert(event, request_id)
+    return campaign_recommendations(event, request_id)
+
+
+def campaign_recommendations(event: dict, request_id: str | None) -> dict:
     try:
         user_id, count = parse_request(event)
     except ValueError as bad:

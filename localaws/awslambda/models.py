@@ -247,7 +247,8 @@ class LambdaBackend(AccountBackend):
             sink.client = None
         env = Environment(fn.function_arn, fingerprint, _free_port(), sink)
         variables = {
-            **fn.environment_vars,
+            # Lambda's variables are strings; moto's CloudFormation passes a Number parameter's Ref as int
+            **{name: str(value) for name, value in fn.environment_vars.items()},
             **credentials,
             "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",

@@ -1,5 +1,7 @@
 """ab_promotion end to end on the local stack: real models on a real endpoint, real customers of a
-held-out month replayed against it, the mSPRT deciding; then a failing challenger rolled back."""
+held-out month replayed through the recommendation API (the endpoint route and the conversion path,
+over HTTPS with the key), the mSPRT deciding on what the API recorded; then failing challengers
+rolled back."""
 
 from __future__ import annotations
 
@@ -118,9 +120,7 @@ def _run(dag, conf: dict):
 
 def _run_with_traffic(dag, stack, models, conf: dict):
     """A fast A/B run while the held-out month's customers are replayed against the endpoint."""
-    replayer = TrafficReplayer(
-        stack.client, "mlops-recommender-dev", "MLOps/Recommendations", models["sessions"], rate=60
-    ).start()
+    replayer = TrafficReplayer.on_stack(stack, models["sessions"], rate=60).start()
     try:
         run, run_states = _run(dag, {**FAST_TEST, **conf})
     finally:
@@ -152,6 +152,9 @@ def test_first_deployment_then_a_better_challenger_is_promoted(dag, models, stac
     client.set_registered_model_alias(name, "challenger", v2["version"])
     run, states, replayed = _run_with_traffic(dag, stack, models, {"model_name": name, "version": v2["version"]})
     out = capfd.readouterr().out
+    with capfd.disabled():  # the shop's figures through the API (sessions/s is the per-request cost)
+        print(f"\nreplayed through the recommendation API: {json.dumps(replayed)}", flush=True)
+    assert replayed["errors"] == {}, replayed  # every session answered, every conversion accepted
     assert run.state == "success", (states, out[-3000:])
     assert states["promote_endpoint"] == "success" and states["retire_challenger"] == "skipped", states
     test_id = f"{name}-v{v1['version']}-vs-v{v2['version']}"

@@ -38,6 +38,10 @@ def test_a_real_month_passes_with_its_figures(month):
         (lambda f: f.assign(TIMESTAMP=f.TIMESTAMP.where(f.index != 3, -1)), "row 4 has '-1'"),
         (lambda f: f.head(999), "999 interactions; Personalize needs at least 1000"),
         (lambda f: f.drop_duplicates("USER_ID").head(2000), "0 users with 2+ interactions"),
+        (
+            lambda f: f[f.ITEM_ID.isin(f.ITEM_ID.value_counts().index[:99])].reset_index(drop=True),
+            "99 distinct items; Personalize needs at least 100",
+        ),
     ],
 )
 def test_broken_interactions_are_refused_with_what_and_where(month, breaking, message):

@@ -13,6 +13,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from include.recommendation_api import common
 from include.recommendation_api import handler as api
 
 CAMPAIGN = "arn:aws:personalize:us-east-1:123456789012:campaign/mlops-recommendations"
@@ -22,9 +23,9 @@ CAMPAIGN = "arn:aws:personalize:us-east-1:123456789012:campaign/mlops-recommenda
 def runtime(stack, monkeypatch):
     stack.client("ssm").put_parameter(Name=api.CAMPAIGN_PARAMETER, Value=CAMPAIGN, Type="String", Overwrite=True)
     monkeypatch.setattr(api, "_campaign", {"arn": None, "read_at": 0.0})
-    monkeypatch.setitem(api._clients, "ssm", stack.client("ssm"))
+    monkeypatch.setitem(common._clients, "ssm", stack.client("ssm"))
     personalize = boto3.client("personalize-runtime", region_name="us-east-1")
-    monkeypatch.setitem(api._clients, "personalize-runtime", personalize)
+    monkeypatch.setitem(common._clients, "personalize-runtime", personalize)
     with Stubber(personalize) as stubber:
         yield stubber
         stubber.assert_no_pending_responses()
@@ -67,6 +68,7 @@ def test_default_count(runtime):
     [
         (None, None, "userId must be"),
         ("bad id!", None, "userId must be"),
+        ("abc\n", None, "userId must be"),
         ("x" * 257, None, "userId must be"),
         ("u1", "0", "numResults must be an integer from 1 to 500"),
         ("u1", "501", "numResults must be an integer from 1 to 500"),
@@ -93,6 +95,6 @@ def test_internal_errors_are_not_exposed(runtime, caplog):
 def test_no_campaign_yet_is_a_503(stack, monkeypatch):
     stack.client("ssm").delete_parameters(Names=[api.CAMPAIGN_PARAMETER])
     monkeypatch.setattr(api, "_campaign", {"arn": None, "read_at": 0.0})
-    monkeypatch.setitem(api._clients, "ssm", stack.client("ssm"))
+    monkeypatch.setitem(common._clients, "ssm", stack.client("ssm"))
     status, body = call("u1", "5")
     assert (status, body["message"]) == (503, "recommendations are not available yet")

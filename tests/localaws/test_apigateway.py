@@ -221,12 +221,16 @@ def _deploy_personalize(stack, name: str, **parameters) -> dict[str, str]:
     topic = sns.create_topic(Name=f"{name}-alerts")["TopicArn"]
     ssm.put_parameter(Name=f"/{name}/BucketName", Value=bucket, Type="String", Overwrite=True)
     ssm.put_parameter(Name=f"/{name}/AlertTopicArn", Value=topic, Type="String", Overwrite=True)
+    ssm.put_parameter(Name=f"/{name}/EndpointName", Value=f"{name}-endpoint", Type="String", Overwrite=True)
+    ssm.put_parameter(Name=f"/{name}/ConversionNamespace", Value=f"{name}/Conversions", Type="String", Overwrite=True)
     values = {
         "ProjectName": name,
         "CodeKey": key,
         "CodeBucket": f"/{name}/BucketName",
         "AlertTopicArn": f"/{name}/AlertTopicArn",
         "CampaignArnParameter": f"/{name}/campaign-arn",
+        "EndpointName": f"/{name}/EndpointName",
+        "ConversionNamespace": f"/{name}/ConversionNamespace",
         **parameters,
     }
     cfn.create_stack(
@@ -275,6 +279,17 @@ def test_every_api_gateway_resource_of_the_template_is_created(stack, recommenda
         "method.request.path.userId": True,
         "method.request.querystring.numResults": False,
     }
+    # the A/B endpoint's route and the conversion path: key required, validated parameters
+    model = resources["/model/recommendations/{userId}"]["id"]
+    model_get = api.get_method(restApiId=api_id, resourceId=model, httpMethod="GET")
+    assert model_get["apiKeyRequired"] is True and model_get["requestValidatorId"] == validator["id"]
+    assert model_get["requestParameters"] == {
+        "method.request.path.userId": True,
+        "method.request.querystring.numResults": False,
+        "method.request.querystring.country": False,
+    }
+    post = api.get_method(restApiId=api_id, resourceId=resources["/conversions"]["id"], httpMethod="POST")
+    assert post["apiKeyRequired"] is True and post["methodIntegration"]["type"] == "AWS_PROXY"
     responses = {r["responseType"] for r in api.get_gateway_responses(restApiId=api_id)["items"]}
     assert {"DEFAULT_4XX", "DEFAULT_5XX"} <= responses
 
@@ -347,6 +362,11 @@ def test_cors_reaches_browser_clients(stack, recommendations):
     assert preflight.headers["Access-Control-Allow-Origin"] == "*"
     assert "X-Api-Key" in preflight.headers["Access-Control-Allow-Headers"]
     assert "GET" in preflight.headers["Access-Control-Allow-Methods"]
+    root = url.rsplit("/", 1)[0]
+    for path, method in (("/model/recommendations/12748", "GET"), ("/conversions", "POST")):
+        answer = _get(stack, root, path, method="OPTIONS", headers={"Origin": "https://shop.example.com"})
+        assert answer.status_code == 200 and method in answer.headers["Access-Control-Allow-Methods"], path
+        assert answer.headers["Access-Control-Allow-Origin"] == "*"
     assert _get(stack, url, "/12748", key).headers["Access-Control-Allow-Origin"] == "*"  # the function's answer
     assert _get(stack, url, "/12748").headers["Access-Control-Allow-Origin"] == "*"  # API Gateway's own 403
 

@@ -157,6 +157,9 @@ def test_an_endpoint_serves_the_models_own_inference_code_and_reports_metrics(st
     sagemaker.delete_endpoint(EndpointName=endpoint)
     with pytest.raises(ClientError, match="Could not find endpoint"):
         sagemaker.describe_endpoint(EndpointName=endpoint)
+    with pytest.raises(ClientError, match=f"Endpoint {endpoint} of account 123456789012 not found") as gone:
+        stack.client("sagemaker-runtime").invoke_endpoint(EndpointName=endpoint, Body=b"{}")
+    assert gone.value.response["Error"]["Code"] == "ValidationError"
 
 
 def test_traffic_follows_weights_target_variant_and_weight_updates(stack, models):

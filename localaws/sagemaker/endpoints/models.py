@@ -414,7 +414,12 @@ class EndpointBackend(AccountBackend):
 
     # --- data plane --------------------------------------------------------------------------
     def invoke(self, params: dict[str, Any]) -> dict[str, Any]:
-        endpoint = self.describe(params["EndpointName"])
+        with self._lock:
+            endpoint = self.endpoints.get(params["EndpointName"])
+        if endpoint is None:  # the runtime's wording, not the control plane's (DescribeEndpoint)
+            raise AwsError(
+                "ValidationError", f"Endpoint {params['EndpointName']} of account {self.account_id} not found.", 400
+            )
         if endpoint.status not in ("InService", "Updating") or not endpoint.variants:
             raise AwsError(
                 "ValidationError", f"Endpoint {endpoint.name} of account {self.account_id} is not in service.", 400
