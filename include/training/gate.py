@@ -4,6 +4,7 @@ A trained challenger must beat the popularity baseline of its own window; the ve
 then becomes `champion`, a later one `challenger` only if it beats the champion by `min_improvement`
 (relative) on the same month and customers. The model package mirrors the alias: the champion is
 Approved, a challenger waits for the A/B test, anything else is Rejected.
+(A hand-dropped version is always a challenger: include/training/drops.py.)
 """
 
 from __future__ import annotations
@@ -29,11 +30,6 @@ def registration_gate(
             CHALLENGER,
         )
     return f"{metric} {new:.4f} < champion {old:.4f} x (1 + {min_improvement})", None
-
-
-def drop_alias(has_champion: bool) -> str:
-    """A hand-dropped version is tested against the champion, or is the champion when there is none."""
-    return CHALLENGER if has_champion else CHAMPION
 
 
 def approval_status(alias: str | None) -> str:
