@@ -154,3 +154,26 @@ def sequential_settings(params: dict) -> dict[str, float | int]:
     except ValueError as error:
         raise ValueError(f"invalid A/B test Params: {error}") from error
     return settings
+
+
+def autoscaling_settings(params: dict) -> dict[str, int | float]:
+    """Each variant's Application Auto Scaling (target tracking on SageMakerVariantInvocationsPerInstance)
+    from the DAG's Params, validated when the run is planned: from `instance_count` (the floor) up to
+    `max_instance_count`, adding instances when invocations per instance and minute exceed
+    `invocations_per_instance`. Scale-out reacts in a minute, scale-in waits five (AWS's advice:
+    scale in slowly)."""
+    low, high = int(params["instance_count"]), int(params["max_instance_count"])
+    target = float(params["invocations_per_instance"])
+    if low < 1:
+        raise ValueError(f"Param instance_count ({low}) must be at least 1")
+    if high < low:
+        raise ValueError(f"Param max_instance_count ({high}) must not be below instance_count ({low})")
+    if not target > 0:
+        raise ValueError(f"Param invocations_per_instance ({target:g}) must be positive")
+    return {
+        "min_capacity": low,
+        "max_capacity": high,
+        "target_invocations": target,
+        "scale_out_cooldown_s": 60,
+        "scale_in_cooldown_s": 300,
+    }

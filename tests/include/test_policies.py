@@ -252,3 +252,18 @@ def test_each_broken_threshold_is_named_with_its_figure():
     assert found[0].startswith("quarantined share 0.200 > 0.1 (")
     assert found[1] == "malformed share 0.0050 > 0.004"  # wrong field counts and bad numbers only
     assert found[2] == "8000 clean rows < 9000"
+
+
+def test_variant_autoscaling_is_planned_from_the_params_and_validated():
+    params = {"instance_count": 1, "max_instance_count": 4, "invocations_per_instance": 100}
+    assert rollout.autoscaling_settings(params) == {
+        "min_capacity": 1,
+        "max_capacity": 4,
+        "target_invocations": 100.0,
+        "scale_out_cooldown_s": 60,
+        "scale_in_cooldown_s": 300,
+    }
+    with pytest.raises(ValueError, match=r"max_instance_count \(1\) must not be below instance_count \(2\)"):
+        rollout.autoscaling_settings({**params, "instance_count": 2, "max_instance_count": 1})
+    with pytest.raises(ValueError, match="invocations_per_instance"):
+        rollout.autoscaling_settings({**params, "invocations_per_instance": 0})

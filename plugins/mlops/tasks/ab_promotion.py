@@ -33,7 +33,7 @@ def candidate_of(triggering_asset_events, asset) -> dict | None:
 def plan(params: dict, candidate: dict | None, *, aws_conn_id: str, mlflow_conn_id: str) -> dict[str, Any]:
     """The candidate (Param, Asset event, else the pending challenger or the champion) and the
     champion from MLflow, the serving stack's outputs, and the rollout built from them."""
-    from include.abtest.rollout import rollout_plan, sequential_settings
+    from include.abtest.rollout import autoscaling_settings, rollout_plan, sequential_settings
 
     candidate = candidate or {}
     model_name = params["model_name"] or candidate.get("model_name") or MODEL_NAME
@@ -70,6 +70,7 @@ def plan(params: dict, candidate: dict | None, *, aws_conn_id: str, mlflow_conn_
         "package_arn": new.tags.get("model_package_arn", ""),
         "check_interval_s": float(params["check_interval_minutes"]) * 60,
         "settings": sequential_settings(params),
+        "autoscaling": autoscaling_settings(params),
         **rollout,
     }
     print(f"{result['model_name']} v{result['version']}: {result['mode']} on {result['endpoint']}")
@@ -195,6 +196,11 @@ def restore_champion(plan: dict, promoted: bool, *, aws_conn_id: str, wait_s: fl
         if hook.set_weights(endpoint, {CHAMPION: 1.0, CHALLENGER: 0.0}):
             print(f"{endpoint}: all traffic back to the champion (was {SageMakerEndpointHook.weights_of(current)})")
             in_service()
+        from mlops.hooks.endpoint_autoscaling import EndpointAutoScalingHook
+
+        scaling = EndpointAutoScalingHook(aws_conn_id=aws_conn_id)
+        kept = [v["VariantName"] for v in plan["rollback_variants"]]
+        released = scaling.release_all_but(endpoint, kept)  # SageMaker refuses to remove a scaled variant
         for model in plan["rollback_models"]:
             hook.ensure_model(
                 model["name"], model["image"], model["model_data_url"], model["role_arn"], model.get("environment", {})
@@ -204,6 +210,10 @@ def restore_champion(plan: dict, promoted: bool, *, aws_conn_id: str, wait_s: fl
             current = in_service()
             if current.get("EndpointConfigName") != plan["rollback_config"]:
                 raise RuntimeError(f"{endpoint} did not move to {plan['rollback_config']}: {current}")
+        if plan.get("autoscaling"):
+            for variant in kept:
+                scaling.register(endpoint, variant, plan["autoscaling"])
+        print(f"{endpoint}: auto scaling released for {released or 'no variant'}, kept for {kept}")
         restored = True
     ledger = AbTestLedgerHook(aws_conn_id=aws_conn_id, table_name=plan["table"])
     stored = ledger.get(endpoint, plan["test_id"])
