@@ -169,6 +169,14 @@ def test_first_deployment_then_a_better_challenger_is_promoted(dag, models, stac
     assert "challenger" not in client.get_registered_model(name).aliases
     tags = client.get_model_version(name, v2["version"]).tags
     assert tags["ab_outcome"] == "promoted" and tags["ab_test_id"] == test_id
+    # every look is kept and charted beside the ledger; the version points at the chart
+    assert len(ledger["record"]["history"]) == figures["looks"] and ledger["record"]["chart"] == tags["ab_chart"]
+    chart_key = tags["ab_chart"].split("/", 3)[3]
+    assert stack.client("s3").get_object(Bucket=models["bucket"], Key=chart_key)["Body"].read()[:4] == b"\x89PNG"
+    # the variants auto-scale: the promoted champion is a scalable target, the retired challenger no more
+    targets = stack.client("application-autoscaling").describe_scalable_targets(ServiceNamespace="sagemaker")
+    scaled = {t["ResourceId"] for t in targets["ScalableTargets"] if "/mlops-recommender-dev/" in t["ResourceId"]}
+    assert scaled == {"endpoint/mlops-recommender-dev/variant/champion"}, scaled
     package = stack.client("sagemaker").describe_model_package(ModelPackageName=package_v2)
     assert package["ModelApprovalStatus"] == "Approved"
 

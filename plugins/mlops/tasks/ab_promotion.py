@@ -156,15 +156,44 @@ def conclude(plan: dict, figures: dict | None, *, aws_conn_id: str, mlflow_conn_
     if approval and plan.get("package_arn"):
         SageMakerModelPackageHook(aws_conn_id=aws_conn_id).set_approval(plan["package_arn"], approval, reason)
     if plan.get("test_id"):
-        AbTestLedgerHook(aws_conn_id=aws_conn_id, table_name=plan["table"]).update(
+        ledger = AbTestLedgerHook(aws_conn_id=aws_conn_id, table_name=plan["table"])
+        ledger.update(
             plan["endpoint"],
             plan["test_id"],
             FINAL_STATUS[outcome],
             {"figures": figures, "concluded_at": datetime.now(UTC).isoformat()},
         )
+        # after the outcome is recorded: a failing chart fails the task (retried), never the outcome
+        chart_uri = chart_looks(plan, ledger, aws_conn_id=aws_conn_id)
+        if chart_uri:
+            mlflow.tag_version(name, version, {"ab_chart": chart_uri})
+            ledger.update(plan["endpoint"], plan["test_id"], FINAL_STATUS[outcome], {"chart": chart_uri})
     summary = {"outcome": final_status(outcome), "reason": reason, "version": version, **(figures or {})}
     print(f"{name} v{version}: {summary['outcome']} - {reason}")
     return summary
+
+
+def chart_key(endpoint: str, test_id: str) -> str:
+    return f"ab-tests/{endpoint}/{test_id}/looks.png"
+
+
+def chart_looks(plan: dict, ledger: AbTestLedgerHook, *, aws_conn_id: str) -> str | None:
+    """The chart of the test's looks (include/abtest/chart.py) beside its record: a PNG in the platform
+    bucket under ab-tests/<endpoint>/<test id>/; its URI, or None for a test without looks."""
+    from include.abtest.chart import render
+
+    stored = ledger.get(plan["endpoint"], plan["test_id"]) or {}
+    history = (stored.get("record") or {}).get("history") or []
+    if not history:
+        print(f"A/B test {plan['test_id']}: no looks recorded, no chart")
+        return None
+    title = f"{plan['test_id']} on {plan['endpoint']}: {len(history)} looks"
+    png = render(history, title=title, alpha=float(plan["settings"]["alpha"]))
+    key = chart_key(plan["endpoint"], plan["test_id"])
+    S3Hook(aws_conn_id=aws_conn_id).load_bytes(png, key, plan["bucket"], replace=True)
+    uri = f"s3://{plan['bucket']}/{key}"
+    print(f"A/B test {plan['test_id']}: chart of {len(history)} looks at {uri}")
+    return uri
 
 
 def restore_champion(plan: dict, promoted: bool, *, aws_conn_id: str, wait_s: float = 15) -> dict:
