@@ -65,8 +65,12 @@ def rollout_plan(
     bucket: str,
     role_arn: str,
     params: dict,
+    vpc_config: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
-    """`mode` (deploy | ab), `champion_version`, `test_id`, and models/variants/config per step."""
+    """`mode` (deploy | ab), `champion_version`, `test_id`, and models/variants/config per step.
+    `vpc_config` (Subnets, SecurityGroupIds): where every model runs."""
+    if vpc_config is not None and not (vpc_config.get("Subnets") and vpc_config.get("SecurityGroupIds")):
+        raise ValueError(f"vpc_config needs Subnets and SecurityGroupIds, got {vpc_config}")
 
     def model_of(facts: dict) -> dict[str, Any]:
         version, tags = str(facts["version"]), facts["tags"]
@@ -82,6 +86,7 @@ def rollout_plan(
             "artifact": artifact,
             "role_arn": role_arn,
             "environment": ENVIRONMENT,
+            "vpc_config": vpc_config,
         }
 
     def variant(name: str, model: dict, weight: float) -> dict[str, Any]:

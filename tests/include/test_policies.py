@@ -134,6 +134,33 @@ def test_sagemaker_names_carry_the_model_name_within_sagemakers_rules():
     assert all(valid.match(n) for n in (names["deploy_config"], *(m["name"] for m in names["deploy_models"])))
 
 
+def test_every_model_runs_in_the_given_private_subnets():
+    vpc = {"Subnets": ["subnet-1", "subnet-2"], "SecurityGroupIds": ["sg-1"]}
+    result = rollout.rollout_plan(
+        model_name="rec",
+        candidate=version("3"),
+        champion=version("2"),
+        endpoint="ep",
+        bucket="bkt",
+        role_arn="role",
+        params=PARAMS,
+        vpc_config=vpc,
+    )
+    assert {m["name"]: m["vpc_config"] for m in result["deploy_models"]} == {"ep-rec-v2": vpc, "ep-rec-v3": vpc}
+    assert result["rollback_models"][0]["vpc_config"] == vpc
+    with pytest.raises(ValueError, match="vpc_config needs Subnets and SecurityGroupIds"):
+        rollout.rollout_plan(
+            model_name="rec",
+            candidate=version("3"),
+            champion=None,
+            endpoint="ep",
+            bucket="bkt",
+            role_arn="role",
+            params=PARAMS,
+            vpc_config={"Subnets": [], "SecurityGroupIds": ["sg-1"]},
+        )
+
+
 def test_a_version_without_an_artifact_cannot_be_served():
     with pytest.raises(ValueError, match="no 'model_artifact' tag"):
         plan({"version": "4", "tags": {}}, None)

@@ -134,7 +134,12 @@ class SageMakerDeployEndpointOperator(_EndpointOperator):
                 self.log.info("endpoint %s: auto scaling deregistered for %s", self.endpoint_name, released)
         for model in self.models:
             created = hook.ensure_model(
-                model["name"], model["image"], model["model_data_url"], model["role_arn"], model.get("environment", {})
+                model["name"],
+                model["image"],
+                model["model_data_url"],
+                model["role_arn"],
+                model.get("environment", {}),
+                vpc_config=model.get("vpc_config"),
             )
             self.log.info("model %s: %s", model["name"], "created" if created else "exists, reused")
         created = hook.ensure_endpoint_config(self.endpoint_config_name, self.variants)

@@ -49,7 +49,8 @@ def plan(params: dict, candidate: dict | None, *, aws_conn_id: str, mlflow_conn_
 
     outputs = StackOutputsHook(aws_conn_id=aws_conn_id)
     serving = outputs.get_outputs("serving", required=SERVING_REQUIRED)
-    bucket = outputs.get_outputs("platform", required=("BucketName",))["BucketName"]
+    platform = outputs.get_outputs("platform", required=("BucketName", "PrivateSubnetIds", "ModelSecurityGroupId"))
+    bucket = platform["BucketName"]
     rollout = rollout_plan(
         model_name=model_name,
         candidate={"version": str(new.version), "tags": dict(new.tags)},
@@ -57,6 +58,10 @@ def plan(params: dict, candidate: dict | None, *, aws_conn_id: str, mlflow_conn_
         endpoint=serving["EndpointName"],
         bucket=bucket,
         role_arn=serving["ModelExecutionRoleArn"],
+        vpc_config={  # the models run in the VPC's private subnets
+            "Subnets": [x for x in platform["PrivateSubnetIds"].split(",") if x],
+            "SecurityGroupIds": [platform["ModelSecurityGroupId"]],
+        },
         params={**params, "serving_image": params.get("serving_image") or framework_image(aws_conn_id)},
     )
     result = {
@@ -232,7 +237,12 @@ def restore_champion(plan: dict, promoted: bool, *, aws_conn_id: str, wait_s: fl
         released = scaling.release_all_but(endpoint, kept)  # SageMaker refuses to remove a scaled variant
         for model in plan["rollback_models"]:
             hook.ensure_model(
-                model["name"], model["image"], model["model_data_url"], model["role_arn"], model.get("environment", {})
+                model["name"],
+                model["image"],
+                model["model_data_url"],
+                model["role_arn"],
+                model.get("environment", {}),
+                vpc_config=model.get("vpc_config"),
             )
         hook.ensure_endpoint_config(plan["rollback_config"], plan["rollback_variants"])
         if hook.deploy(endpoint, plan["rollback_config"]) != "unchanged":
