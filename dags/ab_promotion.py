@@ -24,8 +24,11 @@ or by hand for a given version.
    champion): deploy it alone. Otherwise: an A/B test.
 2. **stage_artifacts** - each served version's `model.tar.gz` under `models/<name>/<version>/`,
    the only prefix the serving role may read.
-3. **deploy** - SageMaker models and an endpoint config named after the versions and the split;
-   the endpoint is created or updated (blue/green), waiting in the triggerer. A rerun reuses all.
+3. **deploy** - SageMaker models and an endpoint config named after the endpoint, model name,
+   versions and split; the endpoint is created or updated (blue/green), waiting in the triggerer.
+   Each variant is then registered with Application Auto Scaling (`instance_count` to
+   `max_instance_count` instances, target tracking on `SageMakerVariantInvocationsPerInstance`);
+   a variant a config drops is deregistered before the update. A rerun reuses all.
 4. **start_test** - the test's record in the A/B ledger (DynamoDB); a rerun resumes it.
 5. **watch** - a look every `check_interval_minutes`, in reschedule mode (no worker slot held):
    impressions and conversions per variant (the application's CloudWatch metrics) go into an
@@ -90,7 +93,15 @@ or by hand for a given version.
             "challenger latency and 5xx-rate alarms.",
         ),
         "instance_type": Param("ml.m5.large", type="string", title="Endpoint instance type"),
-        "instance_count": Param(1, type="integer", minimum=1, title="Instances per variant"),
+        "instance_count": Param(1, type="integer", minimum=1, title="Instances per variant (auto scaling's floor)"),
+        "max_instance_count": Param(4, type="integer", minimum=1, title="Auto scaling: most instances per variant"),
+        "invocations_per_instance": Param(
+            100.0,
+            type="number",
+            exclusiveMinimum=0,
+            title="Auto scaling: target invocations per instance and minute",
+            description="Target tracking on SageMakerVariantInvocationsPerInstance: instances are added above it.",
+        ),
         "serving_image": Param(
             SERVING_IMAGE,
             type="string",
@@ -145,12 +156,14 @@ def ab_promotion():
     the_plan = plan()
     staged = stage_artifacts(the_plan)
     endpoint_args = {"aws_conn_id": AWS_CONN_ID, "check_interval": 15, "execution_timeout": timedelta(hours=2)}
+    scaled = {"autoscaling": the_plan["autoscaling"]}  # each variant deployed is registered, each removed released
     deploy = SageMakerDeployEndpointOperator(
         task_id="deploy",
         endpoint_name=the_plan["endpoint"],
         endpoint_config_name=the_plan["deploy_config"],
         models=the_plan["deploy_models"],
         variants=the_plan["deploy_variants"],
+        **scaled,
         **endpoint_args,
     )
     started = start_test(the_plan)
@@ -180,6 +193,7 @@ def ab_promotion():
         endpoint_config_name=the_plan["promote_config"],
         models=the_plan["promote_models"],
         variants=the_plan["promote_variants"],
+        **scaled,
         **endpoint_args,
     )
     restore_traffic = SageMakerEndpointWeightsOperator(
@@ -194,6 +208,7 @@ def ab_promotion():
         endpoint_config_name=the_plan["rollback_config"],
         models=the_plan["rollback_models"],
         variants=the_plan["rollback_variants"],
+        **scaled,
         **endpoint_args,
     )
     done = conclude(the_plan)

@@ -16,12 +16,22 @@ DOC = """
 Every 30 minutes (or by hand), looks for `s3://<platform bucket>/models/<name>/<version>/model.tar.gz`
 without a `_registration.json` beside it: a model version someone placed there by hand.
 
-Each drop is checked (the project's artifact format, loaded without executing anything from it),
-registered in MLflow as a new version of `<name>` (tags `source=hand-drop`, `drop_label`, the S3
-URI), given alias `challenger` (or `champion` when the model has none), mirrored as a SageMaker
-model package, and announced on the `recommender_model_candidate` Asset: the `ab_promotion` DAG
-then tests it against the champion like any trained version. A bad drop fails its own mapped task
-with the reason and is marked rejected, so it is reported once and never retried silently.
+A drop is an unreviewed path to production, so (rules in `include/training/drops.py`):
+- `<name>` must be a model the platform serves (`SERVED_MODEL_NAMES` in `mlops/settings.py`);
+- a champion must be serving: a drop is always registered as `challenger` (package
+  PendingManualApproval) and A/B-tested against it, never made champion by itself;
+- the object is read once as a stream, bounded in compressed and decompressed bytes and member
+  count (tar bomb), and only `model.json`/`model.npz` are kept and loaded (JSON, `np.load` without
+  pickle: nothing in the drop executes);
+- they are repacked with the project's own `inference.py`/`artifact.py` (the drop's `code/` is
+  discarded) into `models/<name>/_sha256/<sha256>/model.tar.gz`, which the MLflow version (tags
+  `source=hand-drop`, `drop_label`, `drop_uri`, `drop_sha256`) and the model package point at:
+  overwriting the drop afterwards changes nothing.
+
+The version is announced on the `recommender_model_candidate` Asset, and `ab_promotion` tests it.
+A drop breaking a rule fails its own mapped task with the reason and is marked rejected, so it is
+reported once and never retried silently; an error that is not the drop's (full disk, throttling)
+leaves no mark, so the task retries and the next scan finds the drop again.
 """
 
 
@@ -49,6 +59,7 @@ def model_drop():
 
     @task(outlets=[MODEL_CANDIDATE], execution_timeout=timedelta(minutes=20))
     def register_drop(drop: dict, run_id=None, outlet_events=None) -> dict:
+        from mlops import settings
         from mlops.deployment import current
         from mlops.tasks import model_drop as steps
 
@@ -59,6 +70,7 @@ def model_drop():
             package_group=current().package_group,
             serving_image=SERVING_IMAGE,
             run_id=run_id,
+            served=settings.SERVED_MODEL_NAMES,
         )
         outlet_events[MODEL_CANDIDATE].extra = registered
         return registered

@@ -10,6 +10,7 @@ corrections to moto's own models, once per process.
 from __future__ import annotations
 
 from localaws.apigateway.models import DataPlane
+from localaws.applicationautoscaling import responses as autoscaling_responses
 from localaws.awslambda import responses as lambda_responses
 from localaws.awslambda.models import LambdaBackend
 from localaws.cloudformation import patches as cloudformation_patches
@@ -35,6 +36,7 @@ from localaws.sns import subscriptions, topic_policies
 from localaws.wire import Handler
 
 HANDLERS: dict[tuple[str, str], Handler] = {
+    **autoscaling_responses.operations,
     **cloudwatch_responses.operations,
     **ecs_responses.operations,
     **featurestore_responses.operations,

@@ -8,6 +8,7 @@ a later one becomes `challenger` only if the lower bound of the paired bootstrap
 (resampling customers) of its relative NDCG@10 gain over the champion clears `min_improvement`:
 noise between two similar models is not an improvement. The model package mirrors the alias: the
 champion is Approved, a challenger waits for the A/B test, anything else is Rejected.
+(A hand-dropped version is always a challenger: include/training/drops.py.)
 """
 
 from __future__ import annotations
@@ -114,11 +115,6 @@ def registration_gate(
             intervals,
         )
     return GateResult(f"{GATE_METRIC} {new:.4f}; {interval}, lower bound <= {min_improvement}", None, means, intervals)
-
-
-def drop_alias(has_champion: bool) -> str:
-    """A hand-dropped version is tested against the champion, or is the champion when there is none."""
-    return CHALLENGER if has_champion else CHAMPION
 
 
 def approval_status(alias: str | None) -> str:

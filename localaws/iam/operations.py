@@ -488,6 +488,57 @@ for _op in (
     operation("ec2", _op)
 
 
+# --- Application Auto Scaling: the target's ARN (its own id, `*` before it exists) with the namespace
+# and dimension as condition keys; the first SageMaker registration creates the service-linked role
+# with the caller's iam:CreateServiceLinkedRole (AWS: "Service-linked roles for Application Auto Scaling").
+def _scalable_target_id(p: dict[str, Any], call: ApiCall) -> str:
+    from moto.applicationautoscaling.models import applicationautoscaling_backends
+
+    targets = applicationautoscaling_backends[call.account_id][call.region].targets
+    target = targets.get(p.get("ScalableDimension") or "", {}).get(p.get("ResourceId") or "")
+    return target.arn.rsplit("/", 1)[-1] if target is not None else "*"
+
+
+def _scaling_keys(p: dict[str, Any], call: ApiCall) -> dict[str, list[str]]:
+    return {
+        "application-autoscaling:service-namespace": [str(p.get("ServiceNamespace"))],
+        "application-autoscaling:scalable-dimension": [str(p.get("ScalableDimension"))],
+    }
+
+
+def _service_linked_role(call: ApiCall) -> list[Check]:
+    from moto.iam.models import iam_backends
+    from moto.utilities.utils import get_partition
+
+    from localaws.applicationautoscaling.responses import SLR_NAME, SLR_SERVICE
+
+    if call.params.get("ServiceNamespace") != "sagemaker":
+        return []
+    iam = iam_backends[call.account_id][get_partition(call.region)]
+    if any(role.name == SLR_NAME for role in iam.roles.values()):
+        return []
+    arn = f"arn:aws:iam::{call.account_id}:role/aws-service-role/{SLR_SERVICE}/{SLR_NAME}"
+    return [Check("iam:CreateServiceLinkedRole", arn, {"iam:AWSServiceName": [SLR_SERVICE]})]
+
+
+operation(
+    "application-autoscaling",
+    "RegisterScalableTarget",
+    context=_scaling_keys,
+    also=_service_linked_role,
+    ResourceId=_scalable_target_id,
+)
+operation(
+    "application-autoscaling",
+    "PutScalingPolicy",
+    "DeregisterScalableTarget",
+    "DeleteScalingPolicy",
+    context=_scaling_keys,
+    ResourceId=_scalable_target_id,
+)
+operation("application-autoscaling", "DescribeScalableTargets", "DescribeScalingPolicies")
+
+
 # --- API Gateway: the action is the HTTP method, the resource the path (as the reference says) ------
 def _apigateway(call: ApiCall) -> list[Check]:
     return [Check(f"apigateway:{call.request.method}", f"arn:aws:apigateway:{call.region}::{call.request.path}")]

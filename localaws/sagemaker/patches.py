@@ -1,4 +1,7 @@
-"""`AWS::SageMaker::FeatureGroup` for moto's CloudFormation, which has no model for it (and, by
+"""CreateModel's `VpcConfig` checked as SageMaker does (moto keeps it unchecked): 1-16 subnets and 1-5
+security groups that exist, all in one VPC.
+
+`AWS::SageMaker::FeatureGroup` for moto's CloudFormation, which has no model for it (and, by
 importing them before moto's model lists are refreshed, the Studio and MLflow resource types).
 
 The platform stack's feature groups must exist in the local SageMaker so that `DescribeFeatureGroup`
@@ -109,10 +112,47 @@ def _describe_with_online_store(describe):
     return wrapper
 
 
+def _check_vpc_config(account_id: str, region: str, vpc_config: dict[str, Any] | None) -> None:
+    from moto.ec2.models import ec2_backends
+    from moto.sagemaker.exceptions import ValidationError
+
+    if vpc_config is None:
+        return
+    subnets, groups = vpc_config.get("Subnets") or [], vpc_config.get("SecurityGroupIds") or []
+    if not 1 <= len(subnets) <= 16 or not 1 <= len(groups) <= 5:
+        raise ValidationError(
+            f"VpcConfig needs 1-16 Subnets and 1-5 SecurityGroupIds, got {len(subnets)} and {len(groups)}"
+        )
+    ec2 = ec2_backends[account_id][region]
+    vpcs = set()
+    for subnet_id in subnets:
+        try:
+            vpcs.add(ec2.get_subnet(subnet_id).vpc_id)
+        except Exception as err:  # moto's InvalidSubnetIdError
+            raise ValidationError(f"VpcConfig: subnet {subnet_id} does not exist") from err
+    for group_id in groups:
+        group = ec2.get_security_group_from_id(group_id)
+        if group is None:
+            raise ValidationError(f"VpcConfig: security group {group_id} does not exist")
+        vpcs.add(group.vpc_id)
+    if len(vpcs) != 1:
+        raise ValidationError(f"VpcConfig: the subnets and security groups are in different VPCs {sorted(vpcs)}")
+
+
+def _create_model_checking_vpc(original):
+    def create_model(self, model_name, execution_role_arn, primary_container, vpc_config, containers, tags):
+        _check_vpc_config(self.account_id, self.region_name, vpc_config)
+        return original(self, model_name, execution_role_arn, primary_container, vpc_config, containers, tags)
+
+    return create_model
+
+
 def install() -> None:
     global _installed
     if _installed:
         return
+    backend_class = sagemaker_models.SageMakerModelBackend
+    backend_class.create_model = _create_model_checking_vpc(backend_class.create_model)
     sagemaker_models.FeatureGroup.describe = _describe_with_online_store(sagemaker_models.FeatureGroup.describe)
     resource_types.refresh()
     _installed = True

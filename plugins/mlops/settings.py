@@ -11,6 +11,8 @@ AWS_CONN_ID = "aws_default"
 MLFLOW_CONN_ID = "mlflow_default"
 
 MODEL_NAME = "recommender"
+# The registered models the endpoint serves: the only names model_drop accepts drops under.
+SERVED_MODEL_NAMES = (MODEL_NAME,)
 CHAMPION, CHALLENGER = "champion", "challenger"  # MLflow aliases, and the endpoint's variant names
 TRAINING_EXPERIMENT = "recommender-training"
 # What the training job can train (include/training/models.MODELS; a unit test keeps both equal) and

@@ -147,7 +147,7 @@ def test_first_deployment_then_a_better_challenger_is_promoted(dag, models, stac
     assert states["start_test"] == "skipped" and states["conclude"] == "success"
     served = _endpoint(stack)
     assert served["endpoint"]["EndpointStatus"] == "InService"
-    assert served["variants"] == {"champion": f"mlops-recommender-dev-v{v1['version']}"}
+    assert served["variants"] == {"champion": f"mlops-recommender-dev-{name}-v{v1['version']}"}
 
     client.set_registered_model_alias(name, "challenger", v2["version"])
     run, states, replayed = _run_with_traffic(dag, stack, models, {"model_name": name, "version": v2["version"]})
@@ -167,11 +167,23 @@ def test_first_deployment_then_a_better_challenger_is_promoted(dag, models, stac
     assert replayed["challenger"]["rate"] > replayed["champion"]["rate"], replayed
 
     served = _endpoint(stack)
-    assert served["variants"] == {"champion": f"mlops-recommender-dev-v{v2['version']}"}
+    assert served["variants"] == {"champion": f"mlops-recommender-dev-{name}-v{v2['version']}"}
     assert client.get_model_version_by_alias(name, "champion").version == v2["version"]
     assert "challenger" not in client.get_registered_model(name).aliases
     tags = client.get_model_version(name, v2["version"]).tags
     assert tags["ab_outcome"] == "promoted" and tags["ab_test_id"] == test_id
+    # every look (also those before min_sessions, which `looks` does not count) is kept and charted
+    # beside the ledger; the version points at the chart
+    history = ledger["record"]["history"]
+    assert len(history) >= figures["looks"] and ledger["record"]["chart"] == tags["ab_chart"]
+    arms = [figures[v][k] for v in ("champion", "challenger") for k in ("sessions", "conversions")]
+    assert history[-1][1:5] == arms, (history[-1], figures)
+    chart_key = tags["ab_chart"].split("/", 3)[3]
+    assert stack.client("s3").get_object(Bucket=models["bucket"], Key=chart_key)["Body"].read()[:4] == b"\x89PNG"
+    # the variants auto-scale: the promoted champion is a scalable target, the retired challenger no more
+    targets = stack.client("application-autoscaling").describe_scalable_targets(ServiceNamespace="sagemaker")
+    scaled = {t["ResourceId"] for t in targets["ScalableTargets"] if "/mlops-recommender-dev/" in t["ResourceId"]}
+    assert scaled == {"endpoint/mlops-recommender-dev/variant/champion"}, scaled
     package = stack.client("sagemaker").describe_model_package(ModelPackageName=package_v2)
     assert package["ModelApprovalStatus"] == "Approved"
 
@@ -180,7 +192,7 @@ def test_first_deployment_then_a_better_challenger_is_promoted(dag, models, stac
     run, states = _run(dag, {"model_name": name, "version": v2["version"], **FAST_TEST})
     assert run.state == "success", states
     assert _configs(stack) == configs
-    assert _endpoint(stack)["variants"] == {"champion": f"mlops-recommender-dev-v{v2['version']}"}
+    assert _endpoint(stack)["variants"] == {"champion": f"mlops-recommender-dev-{name}-v{v2['version']}"}
 
 
 @pytest.fixture
@@ -188,7 +200,7 @@ def v2_serving(dag, models, stack, aws_conn, mlflow_conn):
     """v2 is the champion and serves alone (as the promotion test leaves it; deployed here otherwise)."""
     name, v2 = models["name"], models["versions"][1]
     client = models["client"]
-    expected = {"champion": f"mlops-recommender-dev-v{v2['version']}"}
+    expected = {"champion": f"mlops-recommender-dev-{name}-v{v2['version']}"}
     aliases = client.get_registered_model(name).aliases
     serving = _endpoint(stack)["variants"] if _endpoint_exists(stack) else None
     if aliases.get("champion") != v2["version"] or serving != expected:
@@ -211,7 +223,7 @@ def test_a_failing_challenger_is_rolled_back_by_its_guardrail(
     client = models["client"]
     client.set_registered_model_alias(name, "challenger", v3["version"])
     package_v3 = _package(stack, models, 2, "challenger")
-    stack.faults.arm_model(f"mlops-recommender-dev-v{v3['version']}", error_rate=1.0)
+    stack.faults.arm_model(f"mlops-recommender-dev-{name}-v{v3['version']}", error_rate=1.0)
 
     run, states, _ = _run_with_traffic(dag, stack, models, {"model_name": name, "version": v3["version"]})
     out = capfd.readouterr().out
@@ -222,7 +234,7 @@ def test_a_failing_challenger_is_rolled_back_by_its_guardrail(
     assert "guardrail alarm" in ledger["record"]["figures"]["reason"]
     assert "mlops-dev-challenger-5xx-rate" in ledger["record"]["figures"]["alarms"]
 
-    assert _endpoint(stack)["variants"] == {"champion": f"mlops-recommender-dev-v{v2['version']}"}
+    assert _endpoint(stack)["variants"] == {"champion": f"mlops-recommender-dev-{name}-v{v2['version']}"}
     assert client.get_model_version_by_alias(name, "champion").version == v2["version"]
     assert "challenger" not in client.get_registered_model(name).aliases
     assert client.get_model_version(name, v3["version"]).tags["ab_outcome"] == "rolled_back"
@@ -260,7 +272,7 @@ def test_a_slow_challenger_is_rolled_back_by_its_latency_guardrail(
     _guardrails_clear(stack)
     name, v2 = models["name"], models["versions"][1]
     slow = _another_version(models, 2)
-    stack.faults.arm_model(f"mlops-recommender-dev-v{slow}", error_rate=0.0, latency_ms=6000)
+    stack.faults.arm_model(f"mlops-recommender-dev-{name}-v{slow}", error_rate=0.0, latency_ms=6000)
 
     conf = {"model_name": name, "version": slow, "max_duration_hours": 0.25}
     run, states, _ = _run_with_traffic(dag, stack, models, conf)
@@ -270,7 +282,7 @@ def test_a_slow_challenger_is_rolled_back_by_its_latency_guardrail(
     ledger = _ledger(stack, f"{name}-v{v2['version']}-vs-v{slow}")
     assert ledger["status"] == "rolled_back", ledger
     assert "mlops-dev-challenger-latency" in ledger["record"]["figures"]["alarms"], ledger
-    assert _endpoint(stack)["variants"] == {"champion": f"mlops-recommender-dev-v{v2['version']}"}
+    assert _endpoint(stack)["variants"] == {"champion": f"mlops-recommender-dev-{name}-v{v2['version']}"}
     assert models["client"].get_model_version(name, slow).tags["ab_outcome"] == "rolled_back"
 
 
@@ -312,7 +324,7 @@ def test_a_failing_watch_gives_the_champion_its_traffic_back(dag, models, v2_ser
     assert states["promote_traffic"] == states["conclude"] == "upstream_failed", states
 
     served = _endpoint(stack)
-    assert served["variants"] == {"champion": f"mlops-recommender-dev-v{v2['version']}"}
+    assert served["variants"] == {"champion": f"mlops-recommender-dev-{name}-v{v2['version']}"}
     assert [(v["VariantName"], v["CurrentWeight"]) for v in served["endpoint"]["ProductionVariants"]] == [
         ("champion", 1.0)
     ]

@@ -68,13 +68,12 @@ def test_the_paired_bootstrap_is_reproducible_and_checks_its_input():
         gate.registration_gate({"challenger": [0.1], "popularity": [0.0]}, False, 0.0)
 
 
-def test_package_approval_follows_the_alias_and_drops_fill_the_free_alias():
+def test_package_approval_follows_the_alias():
     assert [gate.approval_status(a) for a in ("champion", "challenger", None)] == [
         "Approved",
         "PendingManualApproval",
         "Rejected",
     ]
-    assert gate.drop_alias(has_champion=False) == "champion" and gate.drop_alias(has_champion=True) == "challenger"
 
 
 def test_the_policy_and_the_dags_name_the_aliases_alike():
@@ -116,9 +115,9 @@ def test_without_a_champion_the_candidate_is_deployed_alone():
     result = plan(version("1"), None)
     assert result["mode"] == "deploy" and result["test_id"] == "" and result["champion_version"] == "1"
     for step in ("deploy", "promote", "rollback"):
-        assert result[f"{step}_config"] == "ep-v1"
+        assert result[f"{step}_config"] == "ep-rec-v1"
         assert [(v["VariantName"], v["ModelName"], v["InitialVariantWeight"]) for v in result[f"{step}_variants"]] == [
-            ("champion", "ep-v1", 1.0)
+            ("champion", "ep-rec-v1", 1.0)
         ]
     (model,) = result["deploy_models"]
     assert model["model_data_url"] == "s3://bkt/models/rec/1/model.tar.gz" and model["role_arn"] == "role"
@@ -129,16 +128,71 @@ def test_the_champion_itself_is_a_deployment_not_a_test():
 
 
 def test_a_challenger_is_tested_beside_the_champion_and_each_outcome_has_its_config():
-    result = plan(version("3"), version("2", serving_artifact="s3://bkt/models/rec/hand/model.tar.gz"))
+    result = plan(version("3"), version("2", serving_artifact="s3://bkt/models/rec/_sha256/ab/model.tar.gz"))
     assert result["mode"] == "ab" and result["test_id"] == "rec-v2-vs-v3" and result["champion_version"] == "2"
-    assert result["deploy_config"] == "ep-v2-v3-10pct"
+    assert result["deploy_config"] == "ep-rec-v2-v3-10pct"
+    assert [m["name"] for m in result["deploy_models"]] == ["ep-rec-v2", "ep-rec-v3"]
     assert [(v["VariantName"], v["InitialVariantWeight"]) for v in result["deploy_variants"]] == [
         ("champion", 0.9),
         ("challenger", 0.1),
     ]
-    assert result["deploy_models"][0]["model_data_url"] == "s3://bkt/models/rec/hand/model.tar.gz"  # a hand drop
-    assert result["promote_config"] == "ep-v3" and result["promote_models"][0]["version"] == "3"
-    assert result["rollback_config"] == "ep-v2" and result["rollback_models"][0]["version"] == "2"
+    assert result["deploy_models"][0]["model_data_url"] == "s3://bkt/models/rec/_sha256/ab/model.tar.gz"  # a drop
+    assert result["promote_config"] == "ep-rec-v3" and result["promote_models"][0]["version"] == "3"
+    assert result["rollback_config"] == "ep-rec-v2" and result["rollback_models"][0]["version"] == "2"
+
+
+def test_a_hand_drop_is_never_deployed_as_the_first_champion():
+    with pytest.raises(ValueError, match="hand drop and no champion serves"):
+        plan(version("1", source="hand-drop"), None)
+    assert plan(version("3", source="hand-drop"), version("2"))["mode"] == "ab"
+
+
+def test_sagemaker_names_carry_the_model_name_within_sagemakers_rules():
+    import re
+
+    valid = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    assert (
+        rollout.resource_name("mlops-recommender-prod", "recommender", "v12")
+        == "mlops-recommender-prod-recommender-v12"
+    )
+    long = rollout.resource_name("mlops-recommender-staging", "recommender-with-a-long-name-x", "v120", "v121", "50pct")
+    assert len(long) == 63 and valid.match(long) and long.startswith("mlops-recommender-staging-recommender-with")
+    other = rollout.resource_name(
+        "mlops-recommender-staging", "recommender-with-a-long-name-y", "v120", "v121", "50pct"
+    )
+    assert other != long  # truncation keeps names apart (digest of the full name)
+    odd = rollout.resource_name("ep", "rec_model.2", "v1")
+    assert valid.match(odd) and odd.startswith("ep-rec-model-2-v1-")  # refused characters: replaced, digest added
+    assert odd != rollout.resource_name("ep", "rec-model-2", "v1") == "ep-rec-model-2-v1"
+    names = plan(version("3"), version("2"))
+    assert all(valid.match(n) for n in (names["deploy_config"], *(m["name"] for m in names["deploy_models"])))
+
+
+def test_every_model_runs_in_the_given_private_subnets():
+    vpc = {"Subnets": ["subnet-1", "subnet-2"], "SecurityGroupIds": ["sg-1"]}
+    result = rollout.rollout_plan(
+        model_name="rec",
+        candidate=version("3"),
+        champion=version("2"),
+        endpoint="ep",
+        bucket="bkt",
+        role_arn="role",
+        params=PARAMS,
+        vpc_config=vpc,
+    )
+    assert {m["name"]: m["vpc_config"] for m in result["deploy_models"]} == {"ep-rec-v2": vpc, "ep-rec-v3": vpc}
+    assert result["rollback_models"][0]["vpc_config"] == vpc
+    with pytest.raises(ValueError, match="vpc_config needs Subnets and SecurityGroupIds"):
+        rollout.rollout_plan(
+            model_name="rec",
+            candidate=version("3"),
+            champion=None,
+            endpoint="ep",
+            bucket="bkt",
+            role_arn="role",
+            params=PARAMS,
+            vpc_config={"Subnets": [], "SecurityGroupIds": ["sg-1"]},
+        )
 
 
 def test_a_version_without_an_artifact_cannot_be_served():
@@ -259,3 +313,18 @@ def test_each_broken_threshold_is_named_with_its_figure():
     assert found[0].startswith("quarantined share 0.200 > 0.1 (")
     assert found[1] == "malformed share 0.0050 > 0.004"  # wrong field counts and bad numbers only
     assert found[2] == "8000 clean rows < 9000"
+
+
+def test_variant_autoscaling_is_planned_from_the_params_and_validated():
+    params = {"instance_count": 1, "max_instance_count": 4, "invocations_per_instance": 100}
+    assert rollout.autoscaling_settings(params) == {
+        "min_capacity": 1,
+        "max_capacity": 4,
+        "target_invocations": 100.0,
+        "scale_out_cooldown_s": 60,
+        "scale_in_cooldown_s": 300,
+    }
+    with pytest.raises(ValueError, match=r"max_instance_count \(1\) must not be below instance_count \(2\)"):
+        rollout.autoscaling_settings({**params, "instance_count": 2, "max_instance_count": 1})
+    with pytest.raises(ValueError, match="invocations_per_instance"):
+        rollout.autoscaling_settings({**params, "invocations_per_instance": 0})

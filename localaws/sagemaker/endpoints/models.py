@@ -204,6 +204,7 @@ class EndpointBackend(AccountBackend):
     def update(self, params: dict[str, Any]) -> Endpoint:
         endpoint = self.describe(params["EndpointName"])
         config = self._config(params["EndpointConfigName"])
+        self._check_autoscaled(endpoint, config)
         with self._lock:
             if endpoint.status != "InService":
                 raise AwsError(
@@ -213,6 +214,25 @@ class EndpointBackend(AccountBackend):
             endpoint.status, endpoint.modified = "Updating", _now()
         threading.Thread(target=self._deploy, args=(endpoint, config), daemon=True).start()
         return endpoint
+
+    def _check_autoscaled(self, endpoint: Endpoint, config: dict[str, Any]) -> None:
+        """SageMaker refuses an update that removes a variant registered with Application Auto Scaling
+        or changes its instance type: the variant must be deregistered first."""
+        from localaws.applicationautoscaling.responses import registered
+
+        wanted = {v["VariantName"]: v for v in config["ProductionVariants"]}
+        blocked = sorted(
+            name
+            for name in registered(self.account_id, self.region, endpoint.name)
+            if name in endpoint.variants
+            and (name not in wanted or wanted[name].get("InstanceType") != endpoint.variants[name].instance_type)
+        )
+        if blocked:
+            raise AwsError(
+                "ValidationException",
+                f'The variant(s) "{blocked}" must be deregistered as scalable targets with AWS Application Auto '
+                "Scaling before they can be removed or have their instance type updated.",
+            )
 
     def update_weights(self, params: dict[str, Any]) -> Endpoint:
         endpoint = self.describe(params["EndpointName"])

@@ -34,9 +34,23 @@ def _not_found(err) -> bool:
     )
 
 
+def _network(vpc_config: dict | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    config = vpc_config or {}
+    return tuple(sorted(config.get("Subnets") or [])), tuple(sorted(config.get("SecurityGroupIds") or []))
+
+
 class SageMakerEndpointHook(SageMakerHook):
-    def ensure_model(self, name: str, image: str, model_data_url: str, role_arn: str, environment: dict) -> bool:
-        """Create the model unless it exists with the same artifact; True when created."""
+    def ensure_model(
+        self,
+        name: str,
+        image: str,
+        model_data_url: str,
+        role_arn: str,
+        environment: dict,
+        vpc_config: dict[str, list[str]] | None = None,
+    ) -> bool:
+        """Create the model (in the VPC's subnets when `vpc_config` is given) unless it exists with the
+        same artifact and network; True when created."""
         try:
             existing = self.conn.describe_model(ModelName=name)
         except self.conn.exceptions.ClientError as err:
@@ -49,11 +63,16 @@ class SageMakerEndpointHook(SageMakerHook):
                     f"SageMaker model {name!r} exists with image {container.get('Image')!r} and artifact "
                     f"{container.get('ModelDataUrl')!r}, not {image!r} / {model_data_url!r}"
                 )
+            if _network(existing.get("VpcConfig")) != _network(vpc_config):
+                raise EndpointConflict(
+                    f"SageMaker model {name!r} exists with VpcConfig {existing.get('VpcConfig')}, not {vpc_config}"
+                )
             return False
         self.conn.create_model(
             ModelName=name,
             ExecutionRoleArn=role_arn,
             PrimaryContainer={"Image": image, "ModelDataUrl": model_data_url, "Environment": environment},
+            **({"VpcConfig": vpc_config} if vpc_config else {}),
         )
         return True
 

@@ -94,22 +94,52 @@ class SageMakerDeployEndpointOperator(_EndpointOperator):
     :param variants: ProductionVariants of the config (VariantName, ModelName, weights, instances)
     """
 
-    template_fields: Sequence[str] = aws_template_fields("endpoint_name", "endpoint_config_name", "models", "variants")
-    template_fields_renderers = {"models": "json", "variants": "json"}
+    template_fields: Sequence[str] = aws_template_fields(
+        "endpoint_name", "endpoint_config_name", "models", "variants", "autoscaling"
+    )
+    template_fields_renderers = {"models": "json", "variants": "json", "autoscaling": "json"}
 
     def __init__(
-        self, *, endpoint_config_name: str, models: list[dict[str, Any]], variants: list[dict[str, Any]], **kwargs
+        self,
+        *,
+        endpoint_config_name: str,
+        models: list[dict[str, Any]],
+        variants: list[dict[str, Any]],
+        autoscaling: dict[str, Any] | None = None,
+        **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.endpoint_config_name = endpoint_config_name
         self.models = models
         self.variants = variants
+        self.autoscaling = autoscaling
+
+    @property
+    def scaling_hook(self):
+        from mlops.hooks.endpoint_autoscaling import EndpointAutoScalingHook
+
+        return EndpointAutoScalingHook(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.botocore_config,
+        )
 
     def execute(self, context) -> dict[str, Any] | None:
         hook = self.hook
+        if self.autoscaling is not None and hook.find_endpoint(self.endpoint_name):
+            # SageMaker refuses to remove a variant still registered with Application Auto Scaling
+            released = self.scaling_hook.release_all_but(self.endpoint_name, [v["VariantName"] for v in self.variants])
+            if released:
+                self.log.info("endpoint %s: auto scaling deregistered for %s", self.endpoint_name, released)
         for model in self.models:
             created = hook.ensure_model(
-                model["name"], model["image"], model["model_data_url"], model["role_arn"], model.get("environment", {})
+                model["name"],
+                model["image"],
+                model["model_data_url"],
+                model["role_arn"],
+                model.get("environment", {}),
+                vpc_config=model.get("vpc_config"),
             )
             self.log.info("model %s: %s", model["name"], "created" if created else "exists, reused")
         created = hook.ensure_endpoint_config(self.endpoint_config_name, self.variants)
@@ -130,6 +160,9 @@ class SageMakerDeployEndpointOperator(_EndpointOperator):
             )
         weights = SageMakerEndpointHook.weights_of(endpoint)
         self.log.info("endpoint %s InService on %s, weights %s", self.endpoint_name, self.endpoint_config_name, weights)
+        if self.autoscaling is not None:  # the variants exist now: register them (idempotent)
+            for variant in self.variants:
+                self.scaling_hook.register(self.endpoint_name, variant["VariantName"], self.autoscaling)
         return {"endpoint": self.endpoint_name, "config": self.endpoint_config_name, "weights": weights}
 
 

@@ -33,7 +33,7 @@ def candidate_of(triggering_asset_events, asset) -> dict | None:
 def plan(params: dict, candidate: dict | None, *, aws_conn_id: str, mlflow_conn_id: str) -> dict[str, Any]:
     """The candidate (Param, Asset event, else the pending challenger or the champion) and the
     champion from MLflow, the serving stack's outputs, and the rollout built from them."""
-    from include.abtest.rollout import rollout_plan, sequential_settings
+    from include.abtest.rollout import autoscaling_settings, rollout_plan, sequential_settings
 
     candidate = candidate or {}
     model_name = params["model_name"] or candidate.get("model_name") or MODEL_NAME
@@ -49,7 +49,8 @@ def plan(params: dict, candidate: dict | None, *, aws_conn_id: str, mlflow_conn_
 
     outputs = StackOutputsHook(aws_conn_id=aws_conn_id)
     serving = outputs.get_outputs("serving", required=SERVING_REQUIRED)
-    bucket = outputs.get_outputs("platform", required=("BucketName",))["BucketName"]
+    platform = outputs.get_outputs("platform", required=("BucketName", "PrivateSubnetIds", "ModelSecurityGroupId"))
+    bucket = platform["BucketName"]
     rollout = rollout_plan(
         model_name=model_name,
         candidate={"version": str(new.version), "tags": dict(new.tags)},
@@ -57,6 +58,10 @@ def plan(params: dict, candidate: dict | None, *, aws_conn_id: str, mlflow_conn_
         endpoint=serving["EndpointName"],
         bucket=bucket,
         role_arn=serving["ModelExecutionRoleArn"],
+        vpc_config={  # the models run in the VPC's private subnets
+            "Subnets": [x for x in platform["PrivateSubnetIds"].split(",") if x],
+            "SecurityGroupIds": [platform["ModelSecurityGroupId"]],
+        },
         params={**params, "serving_image": params.get("serving_image") or framework_image(aws_conn_id)},
     )
     result = {
@@ -70,6 +75,7 @@ def plan(params: dict, candidate: dict | None, *, aws_conn_id: str, mlflow_conn_
         "package_arn": new.tags.get("model_package_arn", ""),
         "check_interval_s": float(params["check_interval_minutes"]) * 60,
         "settings": sequential_settings(params),
+        "autoscaling": autoscaling_settings(params),
         **rollout,
     }
     print(f"{result['model_name']} v{result['version']}: {result['mode']} on {result['endpoint']}")
@@ -155,15 +161,44 @@ def conclude(plan: dict, figures: dict | None, *, aws_conn_id: str, mlflow_conn_
     if approval and plan.get("package_arn"):
         SageMakerModelPackageHook(aws_conn_id=aws_conn_id).set_approval(plan["package_arn"], approval, reason)
     if plan.get("test_id"):
-        AbTestLedgerHook(aws_conn_id=aws_conn_id, table_name=plan["table"]).update(
+        ledger = AbTestLedgerHook(aws_conn_id=aws_conn_id, table_name=plan["table"])
+        ledger.update(
             plan["endpoint"],
             plan["test_id"],
             FINAL_STATUS[outcome],
             {"figures": figures, "concluded_at": datetime.now(UTC).isoformat()},
         )
+        # after the outcome is recorded: a failing chart fails the task (retried), never the outcome
+        chart_uri = chart_looks(plan, ledger, aws_conn_id=aws_conn_id)
+        if chart_uri:
+            mlflow.tag_version(name, version, {"ab_chart": chart_uri})
+            ledger.update(plan["endpoint"], plan["test_id"], FINAL_STATUS[outcome], {"chart": chart_uri})
     summary = {"outcome": final_status(outcome), "reason": reason, "version": version, **(figures or {})}
     print(f"{name} v{version}: {summary['outcome']} - {reason}")
     return summary
+
+
+def chart_key(endpoint: str, test_id: str) -> str:
+    return f"ab-tests/{endpoint}/{test_id}/looks.png"
+
+
+def chart_looks(plan: dict, ledger: AbTestLedgerHook, *, aws_conn_id: str) -> str | None:
+    """The chart of the test's looks (include/abtest/chart.py) beside its record: a PNG in the platform
+    bucket under ab-tests/<endpoint>/<test id>/; its URI, or None for a test without looks."""
+    from include.abtest.chart import render
+
+    stored = ledger.get(plan["endpoint"], plan["test_id"]) or {}
+    history = (stored.get("record") or {}).get("history") or []
+    if not history:
+        print(f"A/B test {plan['test_id']}: no looks recorded, no chart")
+        return None
+    title = f"{plan['test_id']} on {plan['endpoint']}: {len(history)} looks"
+    png = render(history, title=title, alpha=float(plan["settings"]["alpha"]))
+    key = chart_key(plan["endpoint"], plan["test_id"])
+    S3Hook(aws_conn_id=aws_conn_id).load_bytes(png, key, plan["bucket"], replace=True)
+    uri = f"s3://{plan['bucket']}/{key}"
+    print(f"A/B test {plan['test_id']}: chart of {len(history)} looks at {uri}")
+    return uri
 
 
 def restore_champion(plan: dict, promoted: bool, *, aws_conn_id: str, wait_s: float = 15) -> dict:
@@ -195,15 +230,29 @@ def restore_champion(plan: dict, promoted: bool, *, aws_conn_id: str, wait_s: fl
         if hook.set_weights(endpoint, {CHAMPION: 1.0, CHALLENGER: 0.0}):
             print(f"{endpoint}: all traffic back to the champion (was {SageMakerEndpointHook.weights_of(current)})")
             in_service()
+        from mlops.hooks.endpoint_autoscaling import EndpointAutoScalingHook
+
+        scaling = EndpointAutoScalingHook(aws_conn_id=aws_conn_id)
+        kept = [v["VariantName"] for v in plan["rollback_variants"]]
+        released = scaling.release_all_but(endpoint, kept)  # SageMaker refuses to remove a scaled variant
         for model in plan["rollback_models"]:
             hook.ensure_model(
-                model["name"], model["image"], model["model_data_url"], model["role_arn"], model.get("environment", {})
+                model["name"],
+                model["image"],
+                model["model_data_url"],
+                model["role_arn"],
+                model.get("environment", {}),
+                vpc_config=model.get("vpc_config"),
             )
         hook.ensure_endpoint_config(plan["rollback_config"], plan["rollback_variants"])
         if hook.deploy(endpoint, plan["rollback_config"]) != "unchanged":
             current = in_service()
             if current.get("EndpointConfigName") != plan["rollback_config"]:
                 raise RuntimeError(f"{endpoint} did not move to {plan['rollback_config']}: {current}")
+        if plan.get("autoscaling"):
+            for variant in kept:
+                scaling.register(endpoint, variant, plan["autoscaling"])
+        print(f"{endpoint}: auto scaling released for {released or 'no variant'}, kept for {kept}")
         restored = True
     ledger = AbTestLedgerHook(aws_conn_id=aws_conn_id, table_name=plan["table"])
     stored = ledger.get(endpoint, plan["test_id"])
