@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
+import pytest
+
 from mlops.tasks import ab_promotion, model_drop, model_training, monthly_preprocessing
 
 
