@@ -20,6 +20,10 @@ Two checks, each naming image, job and reason:
 - `resolve_findings`: the pins must resolve with wheels only (`uv pip compile --only-binary :all:`)
   for the image's Python and glibc platform against the package index this machine uses. It needs
   the index (seconds per image), so `make test` runs it, not the local stack.
+
+The images we build (`BUILDS`) are tagged by `content_tag`, the digest of what each is made of
+(Dockerfile, installed pins, copied files): `include/image_build.py` builds and pushes them under
+it, `include/image_tags.json` records it for the DAGs, `parse_ecr_image` reads an image URI back.
 """
 
 from __future__ import annotations

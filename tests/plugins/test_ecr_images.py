@@ -59,6 +59,19 @@ def test_the_local_push_is_idempotent_and_registers_a_manifest(platform, stack):
     assert '"schemaVersion": 2' in found["images"][0]["imageManifest"]
 
 
+def test_make_push_images_against_the_local_stack_registers_what_is_missing(platform, stack, capsys):
+    from include import image_build
+    from include.images import image_tag
+
+    tag = image_tag("mlflow")
+    stack.client("ecr").batch_delete_image(repositoryName="mlops-mlflow-dev", imageIds=[{"imageTag": tag}])
+    assert image_build.main(["push", "--endpoint-url", stack.url, "--only", "mlflow", "--only", "raw-ingest"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"registered {REGISTRY}/mlops-mlflow-dev:{tag}",
+        f"present    {REGISTRY}/mlops-raw-ingest-dev:{image_tag('raw-ingest')}",
+    ]
+
+
 def test_sagemakers_framework_images_are_not_described(capsys):
     """AWS's registries are not the project's to describe; no AWS call is made (none could answer)."""
     from include.images import framework_image
