@@ -24,7 +24,7 @@ export LOCAL_DIR LOCALAWS_PORT MLFLOW_PORT
 .PHONY: help venv lock test lint scan unit demo stack up browser clean images push-images image-tags
 
 help:
-	@echo "make test   - lint (ruff, cfn-lint), security scan (checkov) and the whole test suite"
+	@echo "make test   - lint (ruff, cfn-lint, hadolint, image tags), security scan (checkov) and the whole test suite"
 	@echo "make demo   - start the local AWS stack and MLflow, run every DAG in lifecycle order"
 	@echo "make stack  - run the local AWS stack and MLflow in the foreground"
 	@echo "make up     - the stack, MLflow and Airflow (UI on :8080) on the demo's state, in the foreground"
