@@ -40,9 +40,10 @@ STACKS = {
     },
     # The alternative to the managed tracking server of the platform stack: deploy on request.
     # Its image is in the platform stack's repository, pushed by `make push-images` before this runs.
+    # No "after": a second upstream would let its deploy run when the branch did not choose it.
     "mlflow-selfhosted": {
         "template": "infra/mlflow-selfhosted.yaml",
-        "after": ["platform"],
+        "after": [],
         "images": {"MlflowImageTag": "mlflow"},
     },
 }
