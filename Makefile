@@ -21,14 +21,16 @@ AIRFLOW_PORT ?= 8080
 export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 export LOCAL_DIR LOCALAWS_PORT MLFLOW_PORT
 
-.PHONY: help venv lock test lint scan unit demo stack up browser clean
+.PHONY: help venv lock test lint scan unit demo stack up browser clean images push-images image-tags
 
 help:
-	@echo "make test   - lint (ruff, cfn-lint), security scan (checkov) and the whole test suite"
+	@echo "make test   - lint (ruff, cfn-lint, hadolint, image tags), security scan (checkov) and the whole test suite"
 	@echo "make demo   - start the local AWS stack and MLflow, run every DAG in lifecycle order"
 	@echo "make stack  - run the local AWS stack and MLflow in the foreground"
 	@echo "make up     - the stack, MLflow and Airflow (UI on :8080) on the demo's state, in the foreground"
 	@echo "make lock   - recompile requirements*.txt from requirements*.in"
+	@echo "make images - docker build the job images, tagged by their sources' digest (DRY_RUN=1: print)"
+	@echo "make push-images - push the missing tags to the environment's ECR (ENDPOINT_URL=: the local stack)"
 	@echo "make clean  - remove .venv and .local"
 
 venv: $(STAMP)
@@ -50,10 +52,16 @@ lock: venv
 	$(BIN)/uv pip compile -q --python-version 3.11 --generate-hashes requirements-dev.in -o requirements-dev.txt
 	$(BIN)/uv pip compile -q --python-version 3.11 --generate-hashes requirements-scan.in -o requirements-scan.txt
 
+# Every Dockerfile of the project (the job images, MLflow, Airflow), whatever its directory.
+DOCKERFILES = $(shell find . \( -name '.venv*' -o -name .git -o -name .local \) -prune -o \
+	\( -name Dockerfile -o -name '*.Dockerfile' \) -type f -print | sort)
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/cfn-lint infra/*.yaml
+	$(BIN)/hadolint $(DOCKERFILES)
+	$(BIN)/python -m include.image_build tags --check
 
 # Findings already justified in infra/README.md are in infra/.checkov.baseline; any new one fails.
 scan: $(SCAN_STAMP)
@@ -64,6 +72,21 @@ unit: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint scan unit
+
+# The job images (include/image_build.py). Tags: the digest of each image's sources, committed in
+# include/image_tags.json (`make image-tags` after changing a job). On a machine with Docker and AWS
+# credentials: ENVIRONMENT=dev|prod, AWS_REGION, ACCOUNT (default: the caller's); DRY_RUN=1 prints
+# the commands; ENDPOINT_URL=https://127.0.0.1:4566 registers the images in the local stack instead.
+IMAGE_ARGS = $(if $(DRY_RUN),--dry-run) $(if $(ONLY),--only $(ONLY))
+
+image-tags: venv
+	$(BIN)/python -m include.image_build tags
+
+images: venv
+	$(BIN)/python -m include.image_build build $(IMAGE_ARGS)
+
+push-images: venv
+	$(BIN)/python -m include.image_build push $(IMAGE_ARGS)
 
 demo: venv
 	$(BIN)/python -m devstack.demo

@@ -16,9 +16,16 @@ from mlops.settings import AWS_CONN_ID
 # the project root (the parent of dags/); stack names are <project>-<key>-<environment>.
 # "project": the template's parameter for the project name; "reads": its SSM-typed parameters, as
 # (stack key, OutputKey) of another stack's published output, passed with this deployment's prefix.
+# "images": its image-tag parameters, each the tag of one of our images (include/image_tags.json:
+# the digest of the image's sources), so the task definitions name the images built from this code.
 STACKS = {
     "platform": {"template": "infra/platform.yaml", "after": []},
-    "preprocessing": {"template": "infra/preprocessing.yaml", "after": [], "project": "BucketPrefix"},
+    "preprocessing": {
+        "template": "infra/preprocessing.yaml",
+        "after": [],
+        "project": "BucketPrefix",
+        "images": {"IngestImageTag": "raw-ingest", "PreprocessingImageTag": "preprocessing"},
+    },
     "serving": {
         "template": "infra/serving.yaml",
         "after": ["platform"],
@@ -37,18 +44,28 @@ STACKS = {
         },
     },
     # The alternative to the managed tracking server of the platform stack: deploy on request.
-    "mlflow-selfhosted": {"template": "infra/mlflow-selfhosted.yaml", "after": []},
+    # Its image is in the platform stack's repository, pushed by `make push-images` before this runs.
+    # No "after": a second upstream would let its deploy run when the branch did not choose it.
+    "mlflow-selfhosted": {
+        "template": "infra/mlflow-selfhosted.yaml",
+        "after": [],
+        "images": {"MlflowImageTag": "mlflow"},
+    },
 }
 DEFAULT_STACKS = ["platform", "preprocessing", "serving", "personalize"]
 
 
 def template_parameters(key: str, deployment) -> dict[str, str]:
-    """What names the deployment in a stack's parameters: project, environment, where it reads."""
+    """What names the deployment in a stack's parameters: project, environment, where it reads, and
+    the tags of the images it runs."""
+    from include.images import image_tag
+
     spec = STACKS[key]
     return {
         spec.get("project", "ProjectName"): deployment.project,
         "Environment": deployment.environment,
         **{name: deployment.stack_output(*source) for name, source in spec.get("reads", {}).items()},
+        **{name: image_tag(image) for name, image in spec.get("images", {}).items()},
     }
 
 

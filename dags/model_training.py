@@ -166,8 +166,11 @@ def model_training():
 
     @task(execution_timeout=timedelta(minutes=2))
     def training_config(plan: dict, assessment: dict, channels: dict, source_uri: str, params=None) -> dict:
+        """The job's request, once its image is known to be in ECR (fails naming repository:tag)."""
         from mlops.tasks import model_training
+        from mlops.tasks.common import require_image
 
+        require_image(plan["training_image"], AWS_CONN_ID)
         champion = (assessment.get("champion") or {}).get("model_artifact")
         return model_training.training_job_config(plan, channels, source_uri, params, champion)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from devstack import PROJECT_ROOT
 from devstack.airflow_env import airflow_environment
 from devstack.mlflow_server import MlflowServer, ensure_artifact_bucket
-from devstack.provision import deployer_role_arn, provision
+from devstack.provision import deployer_role_arn, provision, push_images
 from localaws.interrupt import Stopped, ignore_signals, raise_on_signals
 from localaws.server import LocalAwsStack
 
@@ -49,6 +49,16 @@ class Step:
     background: Callable[[LocalAwsStack], contextlib.AbstractContextManager] = field(
         default=lambda stack: contextlib.nullcontext()
     )
+    # what follows a successful run before the next step (e.g. pushing the images once the
+    # stacks hold their repositories); returns a line for the demo's output
+    after: Callable[[LocalAwsStack], str] | None = None
+
+
+def pushed_images(stack: LocalAwsStack) -> str:
+    """`make push-images` on the local stack, right after the first deployment created the
+    repositories: the DAGs check their images are in ECR before starting a job."""
+    outcome = push_images(stack.client)
+    return "images (make push-images): " + ", ".join(f"{name} {done}" for name, done in outcome.items())
 
 
 def landed_month(stack: LocalAwsStack, conf: dict) -> str:
@@ -208,7 +218,7 @@ AB_FAST = {
 }
 # Lifecycle order. Every DAG in dags/ must appear here (tests/dags checks it).
 LIFECYCLE = [
-    Step("infra_bootstrap", {}, "deploy the platform's CloudFormation stacks", deployed_stacks),
+    Step("infra_bootstrap", {}, "deploy the platform's CloudFormation stacks", deployed_stacks, after=pushed_images),
     Step("infra_bootstrap", {}, "run again: nothing to change", deployed_stacks),
     *(
         Step("raw_data_landing", {"month": m}, f"land {m} from the partner drop", landed_month)
@@ -328,6 +338,8 @@ def run_demo() -> int:
                         print(f"      traffic: {companion.summary()}", flush=True)
                     produced = step.report(stack, step.conf) if ok else f"FAILED, see {log_path}"
                     print(f"      {'ok' if ok else 'FAILED'} in {seconds:.0f}s: {produced}", flush=True)
+                    if ok and step.after is not None:
+                        print(f"      {step.after(stack)}", flush=True)
                     results.append((step, ok, seconds, produced))
             finally:
                 ignore_signals()  # stopping MLflow and the stack runs to the end

@@ -118,12 +118,18 @@ def infra_parameters(vpc_id: str, subnet_ids: list[str]) -> dict[str, dict[str, 
         "preprocessing": {**network, "DropBucketName": DROP_BUCKET},
         # Local traffic lasts minutes, not days: a guardrail fires on one breaching minute.
         "serving": {"GuardrailEvaluationPeriods": "1", "GuardrailDatapointsToAlarm": "1"},
-        "mlflow-selfhosted": {
-            "VpcId": vpc_id,
-            "PrivateSubnetIds": ",".join(subnet_ids),
-            "MlflowImage": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/mlops-mlflow:3.17.2",  # docker/mlflow.Dockerfile
-        },
+        # its image (MlflowImageTag) is the digest of docker/mlflow.Dockerfile's sources: infra_bootstrap's
+        "mlflow-selfhosted": {"VpcId": vpc_id, "PrivateSubnetIds": ",".join(subnet_ids)},
     }
+
+
+def push_images(client, environment: str = ENVIRONMENT) -> dict[str, str]:
+    """`make push-images` against the local stack: each job image registered (PutImage) under its
+    sources' tag in the environment's repositories, which infra_bootstrap's stacks created - what a
+    CI job does after deploying them. Idempotent; returns image -> "registered" or "present"."""
+    from include.image_build import image_uris, register
+
+    return register(client("ecr"), image_uris(ACCOUNT, "us-east-1", PROJECT, environment))
 
 
 def upload_drop(s3, dataset_dir: Path | None = None, months: list[str] | None = None) -> list[str]:

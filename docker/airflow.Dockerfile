@@ -5,10 +5,15 @@
 # `localaws` and `mlflow` services; never deployed.
 FROM apache/airflow:3.3.2-python3.11 AS airflow
 
+# The official image's users by name (root, airflow = uid 50000): its entry point expects them.
+# hadolint ignore=DL3066
 USER root
+# Debian's current build-essential (security fixes included): the base image tag pins the release.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential \
  && rm -rf /var/lib/apt/lists/*
+# hadolint ignore=DL3066
 USER airflow
 
 COPY --chown=airflow:root requirements.txt /opt/mlops/requirements.txt

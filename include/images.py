@@ -20,6 +20,10 @@ Two checks, each naming image, job and reason:
 - `resolve_findings`: the pins must resolve with wheels only (`uv pip compile --only-binary :all:`)
   for the image's Python and glibc platform against the package index this machine uses. It needs
   the index (seconds per image), so `make test` runs it, not the local stack.
+
+The images we build (`BUILDS`) are tagged by `content_tag`, the digest of what each is made of
+(Dockerfile, installed pins, copied files): `include/image_build.py` builds and pushes them under
+it, `include/image_tags.json` records it for the DAGs, `parse_ecr_image` reads an image URI back.
 """
 
 from __future__ import annotations
@@ -228,6 +232,160 @@ def job_images(region: str = "us-east-1") -> list[JobImage]:
         # no project code runs in it: its check is the pins (the task's `python -c` is one import)
         dockerfile_image("mlops-mlflow", "docker/mlflow.Dockerfile", "self-hosted MLflow server (ECS service)"),
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Our images as built and pushed: what each is made of, its tag, its URI
+# ---------------------------------------------------------------------------------------------
+
+# The tags Airflow names the images by (infra_bootstrap passes them to the stacks): computed here
+# from the sources, committed, so Airflow needs neither the lock file nor docker/ at run time.
+TAGS_FILE = ROOT / "include" / "image_tags.json"
+TAGS_COMMAND = "make image-tags"
+
+
+@dataclass(frozen=True)
+class Build:
+    """An image `make images` builds: its repository is `<project>-<name>-<environment>`."""
+
+    name: str
+    dockerfile: str
+    what: str
+
+
+BUILDS = (
+    Build("raw-ingest", "include/jobs/Dockerfile", "raw_data_landing's ingest job (ECS task)"),
+    Build("preprocessing", "include/preprocessing/Dockerfile", "monthly_preprocessing's job (ECS task)"),
+    Build("training", "include/training/Dockerfile", "training and serving in script mode (SageMaker)"),
+    Build("mlflow", "docker/mlflow.Dockerfile", "the self-hosted MLflow server (mlflow-selfhosted.yaml)"),
+)
+
+
+def build_named(name: str) -> Build:
+    for build in BUILDS:
+        if build.name == name:
+            return build
+    raise KeyError(f"no image {name!r}; images: {', '.join(b.name for b in BUILDS)}")
+
+
+def _ignored(path: Path) -> bool:
+    """What .dockerignore keeps out of the build context (and so out of the digest)."""
+    return "__pycache__" in path.parts or path.suffix == ".pyc"
+
+
+def copied_sources(text: str) -> tuple[str, ...]:
+    """Every source a Dockerfile COPYs from the build context (flags dropped; `--from` copies skipped)."""
+    sources: list[str] = []
+    for line in re.findall(r"^COPY\s+(.+)$", text, re.MULTILINE):
+        if "--from=" in line:
+            continue
+        words = [w for w in line.split() if not w.startswith("--")]
+        sources += [w.rstrip("/") for w in words[:-1]]
+    return tuple(sources)
+
+
+def build_inputs(build: Build, root: Path = ROOT) -> list[tuple[str, bytes]]:
+    """What the image is made of, as (name, content): the Dockerfile, the pins it installs from the
+    lock (not the whole lock: an unrelated pin leaves the image as it is) and every file it copies."""
+    text = (root / build.dockerfile).read_text()
+    pins = dockerfile_pins(text, (root / "requirements.txt").read_text())
+    inputs = [(build.dockerfile, text.encode()), ("pins", "\n".join(pins).encode())]
+    for source in copied_sources(text):
+        if source == "requirements.txt":
+            continue  # the image keeps only the pins above
+        path = root / source
+        if not path.exists():
+            raise FileNotFoundError(f"{build.dockerfile}: COPY {source}: no such file under {root}")
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not _ignored(p)) if path.is_dir() else [path]
+        inputs += [(f.relative_to(root).as_posix(), f.read_bytes()) for f in files]
+    return inputs
+
+
+def content_tag(build: Build, root: Path = ROOT) -> str:
+    """`src-<16 hex>`: the digest of the image's inputs. Same sources, same tag; the repositories'
+    tags are immutable, so a tag names exactly one image."""
+    digest = hashlib.sha256()
+    for name, content in build_inputs(build, root):
+        digest.update(name.encode() + b"\0" + len(content).to_bytes(8, "big") + content)
+    return f"src-{digest.hexdigest()[:16]}"
+
+
+def current_tags(root: Path = ROOT) -> dict[str, str]:
+    return {build.name: content_tag(build, root) for build in BUILDS}
+
+
+def committed_tags(path: Path = TAGS_FILE) -> dict[str, str]:
+    """The tags of include/image_tags.json: what a DAG names (the Airflow side has no lock file)."""
+    return json.loads(path.read_text())
+
+
+def image_tag(name: str, path: Path = TAGS_FILE) -> str:
+    tags = committed_tags(path)
+    if name not in tags:
+        raise KeyError(f"{path.name} has no tag for image {name!r}: run `{TAGS_COMMAND}`")
+    return tags[name]
+
+
+def write_tags(root: Path = ROOT, path: Path = TAGS_FILE) -> dict[str, str]:
+    tags = current_tags(root)
+    path.write_text(json.dumps(tags, indent=2, sort_keys=True) + "\n")
+    return tags
+
+
+def repository_name(name: str, project: str, environment: str) -> str:
+    """`<project>-<name>-<environment>`, as infra/preprocessing.yaml and infra/platform.yaml name them."""
+    return f"{project}-{name}-{environment}"
+
+
+def registry_host(account: str, region: str) -> str:
+    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"{account}.dkr.ecr.{region}.{domain}"
+
+
+@dataclass(frozen=True)
+class EcrImage:
+    """An image in a private ECR registry, named by tag (and/or digest)."""
+
+    registry: str  # the account id
+    region: str
+    repository: str
+    tag: str | None
+    digest: str | None
+
+    def __str__(self) -> str:
+        return f"{self.repository}:{self.tag}" if self.tag else f"{self.repository}@{self.digest}"
+
+
+_ECR_URI = re.compile(
+    r"^(?P<registry>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?"
+    r"/(?P<repository>[a-z0-9][a-z0-9._/-]*?)(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+)
+
+
+def parse_ecr_image(uri: str) -> EcrImage | None:
+    """The parts of `<account>.dkr.ecr.<region>.amazonaws.com/<repository>[:tag][@digest]`; None if
+    `uri` is not a private ECR image. Without tag or digest, `latest` (Docker's rule)."""
+    match = _ECR_URI.match(uri)
+    if match is None:
+        return None
+    tag, digest = match.group("tag"), match.group("digest")
+    if tag is None and digest is None:
+        tag = "latest"
+    return EcrImage(match.group("registry"), match.group("region"), match.group("repository"), tag, digest)
+
+
+def training_base(region: str, root: Path = ROOT, config: dict | None = None) -> str:
+    """The training Dockerfile's base for `region`: the framework version of its `BASE_IMAGE`
+    default, from that region's registry (the SDK's config). The version, not the region, is
+    what the tag covers."""
+    text = (root / build_named("training").dockerfile).read_text()
+    default = re.search(r"^ARG\s+BASE_IMAGE=(\S+)", text, re.MULTILINE).group(1)
+    version = re.fullmatch(r".*/sagemaker-scikit-learn:(.+)-cpu-py3", default).group(1)
+    config = sdk_config() if config is None else config
+    spec = config["training"]["versions"][version]
+    if region not in spec["registries"]:
+        raise LookupError(f"scikit-learn {version} images are not offered in {region}")
+    return f"{registry_host(spec['registries'][region], region)}/{spec['repository']}:{version}-cpu-py3"
 
 
 # ---------------------------------------------------------------------------------------------

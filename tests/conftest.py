@@ -92,9 +92,11 @@ def deployer(stack, account) -> str:
 
 @pytest.fixture(scope="session")
 def platform(stack, account, deployer, airflow_db) -> dict[str, str]:
-    """The platform's stacks deployed by the infra_bootstrap DAG; returns the preprocessing stack's
-    published outputs (what most DAGs read)."""
+    """The platform's stacks deployed by the infra_bootstrap DAG and the job images pushed to their
+    repositories; returns the preprocessing stack's published outputs (what most DAGs read)."""
     from airflow.dag_processing.dagbag import DagBag
+
+    from devstack.provision import push_images
 
     previous = os.environ.get("AIRFLOW_CONN_AWS_DEFAULT")
     os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection(stack.url, stack.ca_bundle, deployer)
@@ -105,6 +107,7 @@ def platform(stack, account, deployer, airflow_db) -> dict[str, str]:
         assert run.state == "success", f"infra_bootstrap failed: {states}"
     finally:
         os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = previous or UNREACHABLE
+    push_images(stack.client)  # the repositories exist now: what `make push-images` does after a deployment
     outputs = ssm_tree(stack, "/mlops/dev/stacks/preprocessing/")
     return {name.rsplit("/", 1)[-1]: value for name, (value, _) in outputs.items()}
 

@@ -44,6 +44,8 @@ def prod_role(stack, account) -> str:
 @pytest.fixture(scope="module")
 def prod(stack, platform, prod_role, airflow_db):
     """prod deployed beside dev by infra_bootstrap, as prod's deployer (the Variable, no form field)."""
+    from devstack.provision import push_images
+
     env = {
         "AIRFLOW_VAR_MLOPS_ENVIRONMENT": "prod",
         "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(stack.url, stack.ca_bundle, prod_role),
@@ -53,6 +55,7 @@ def prod(stack, platform, prod_role, airflow_db):
             patch.setenv(key, value)
         run = load_dag("infra_bootstrap").test()
     assert run.state == "success", states(run)
+    push_images(stack.client, "prod")  # prod's own repositories, as a prod pipeline pushes them
     return outputs(stack, "prod")
 
 

@@ -100,6 +100,11 @@ def test_second_run_changes_nothing_and_duplicates_nothing(dag, platform, aws_co
     assert s3.get_bucket_versioning(Bucket=input_bucket)["Status"] == "Enabled"
     ingest = ecs.describe_task_definition(taskDefinition=platform["IngestTaskDefinition"])["taskDefinition"]
     assert (ingest["cpu"], ingest["memory"], ingest["networkMode"]) == ("1024", "2048", "awsvpc")
+    # the task definition runs the image built from this code: its tag is the digest of its sources
+    from include.images import image_tag
+
+    assert ingest["containerDefinitions"][0]["image"] == f"{platform['IngestRepositoryUri']}:{image_tag('raw-ingest')}"
+    assert platform["IngestImage"] == ingest["containerDefinitions"][0]["image"]
 
 
 def test_serving_reads_the_platform_bucket_from_its_published_output(platform, aws_conn):

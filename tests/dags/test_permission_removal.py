@@ -80,7 +80,10 @@ def test_removing_put_on_the_output_bucket_fails_preprocessing_with_access_denie
 ):
     assert aws_conn.enforce_iam, "this test needs IAM enforced (LOCALAWS_IAM is off)"
     original = TEMPLATE.read_text()
-    parameters = {"Environment": "dev", **account["preprocessing"]}
+    from include.images import image_tag
+
+    tags = {"IngestImageTag": image_tag("raw-ingest"), "PreprocessingImageTag": image_tag("preprocessing")}
+    parameters = {"Environment": "dev", **account["preprocessing"], **tags}  # as infra_bootstrap gives them
     land(aws_conn, platform["InputBucket"], "2011-10")
     deploy(aws_conn, without_put_on_output(original), parameters)
     try:

@@ -77,3 +77,29 @@ def test_a_failing_job_fails_the_run_and_shows_why(dag, landing, aws_conn, monke
     assert "ERROR: s3://partner-drop/broken/2011-01.csv.gz line 1: header" in logged, logged[-3000:]
     assert "unexpected ['Land']" in logged
     assert "log lines of /ecs/mlops-jobs-dev/ingest/ingest/" in logged
+
+
+def test_a_missing_image_fails_the_plan_naming_repository_and_tag(dag, landing, aws_conn, capfd):
+    """The ingest image not pushed: the run stops before waiting or starting a task, and says what to push."""
+    from devstack.provision import push_images
+    from include.images import image_tag
+
+    tag = image_tag("raw-ingest")
+    ecr = aws_conn.client("ecr")  # the account's admin, as a registry clean-up would
+    ecr.batch_delete_image(repositoryName="mlops-raw-ingest-dev", imageIds=[{"imageTag": tag}])
+    try:
+        dag.get_task("plan_landing").retries = 0
+        dag_run = dag.test(run_conf={"month": "2011-09"})
+    finally:
+        push_images(aws_conn.client)
+    assert dag_run.state == "failed"
+    assert states(dag_run) == {
+        "plan_landing": "failed",
+        "wait_for_drop": "upstream_failed",
+        "ingest": "upstream_failed",
+        "publish_landed": "upstream_failed",
+    }
+    logged = "".join(capfd.readouterr())
+    missing = f"image mlops-raw-ingest-dev:{tag} is not in ECR (registry 123456789012, us-east-1)"
+    assert missing in logged, logged[-3000:]
+    assert "push it (make push-images)" in logged

@@ -24,6 +24,23 @@ def framework_image(aws_conn_id: str) -> str:
     return for_region(region, REQUIRES_PYTHON)
 
 
+def require_image(image: str, aws_conn_id: str) -> None:
+    """Fail now, naming repository:tag, when the image a job is about to run is not in ECR.
+
+    SageMaker's scikit-learn framework images (the default training/serving image, in AWS's own
+    registries, listed by the SDK's config) are not ours to describe: they are taken as they are.
+    """
+    from include.images import FRAMEWORK_REPOSITORY, parse_ecr_image
+    from mlops.hooks.ecr_images import EcrImagesHook
+
+    ref = parse_ecr_image(image)
+    if ref is not None and ref.repository == FRAMEWORK_REPOSITORY:
+        print(f"image {image}: SageMaker's framework image, not checked")
+        return
+    detail = EcrImagesHook(aws_conn_id=aws_conn_id).require_image(image)
+    print(f"image {image} is in ECR: {detail.get('imageDigest')}, pushed {detail.get('imagePushedAt')}")
+
+
 def read_object(s3: S3Hook, uri: str) -> bytes:
     bucket, key = S3Hook.parse_s3_url(uri)
     return s3.get_key(key, bucket).get()["Body"].read()

@@ -18,6 +18,7 @@ STACK_REQUIRED = (
     "ArtifactBucket",
     "ClusterName",
     "PreprocessingTaskDefinition",
+    "PreprocessingImage",
     "LogGroupName",
     "SubnetIds",
 )
@@ -29,10 +30,12 @@ def plan(month: str, params: dict, run_id: str, *, container: str, aws_conn_id: 
 
     from mlops.deployment import current
     from mlops.operators.ecs import private_network
+    from mlops.tasks.common import require_image
 
     settings = current().preprocessing_prefix  # the job's settings, owned by the preprocessing stack
     outputs = StackOutputsHook(aws_conn_id=aws_conn_id)
     stack = outputs.get_outputs("preprocessing", required=STACK_REQUIRED)
+    require_image(stack["PreprocessingImage"], aws_conn_id)  # the image the task definition runs
     platform = outputs.get_outputs("platform")
     ssm = SsmHook(aws_conn_id=aws_conn_id)
     input_key = ssm.get_parameter_value(f"{settings}/input-key").rstrip("/")
@@ -51,6 +54,7 @@ def plan(month: str, params: dict, run_id: str, *, container: str, aws_conn_id: 
         "job_run_id": job_run_id,
         "cluster": stack["ClusterName"],
         "task_definition": stack["PreprocessingTaskDefinition"],
+        "image": stack["PreprocessingImage"],
         "log_group": stack["LogGroupName"],
         "network_configuration": private_network(stack),
         "run_overrides": {"containerOverrides": [{"name": container, "command": ["run"], "environment": environment}]},

@@ -9,7 +9,7 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
 from mlops.hooks.stack_outputs import StackOutputsHook
 
-STACK_REQUIRED = ("InputBucket", "ClusterName", "IngestTaskDefinition", "LogGroupName", "SubnetIds")
+STACK_REQUIRED = ("InputBucket", "ClusterName", "IngestTaskDefinition", "IngestImage", "LogGroupName", "SubnetIds")
 STAGING = "raw/_staging/"  # the prefix of infra/preprocessing.yaml's expire-landing-staging rule
 
 
@@ -31,9 +31,11 @@ def _max_bad_share(aws_conn_id: str) -> str:
 def plan(month: str, drop_prefix: str, *, container: str, aws_conn_id: str) -> dict[str, Any]:
     """Everything the run needs, resolved once: URIs and the ECS run spec."""
     from mlops.operators.ecs import private_network
+    from mlops.tasks.common import require_image
 
     drop_prefix = drop_prefix.rstrip("/")
     stack = StackOutputsHook(aws_conn_id=aws_conn_id).get_outputs("preprocessing", required=STACK_REQUIRED)
+    require_image(stack["IngestImage"], aws_conn_id)  # the image the task definition runs
     target_prefix = f"s3://{stack['InputBucket']}/raw/online-retail/month={month}/"
     max_bad_share = _max_bad_share(aws_conn_id)
     return {
@@ -43,6 +45,7 @@ def plan(month: str, drop_prefix: str, *, container: str, aws_conn_id: str) -> d
         "manifest_uri": f"{target_prefix}_manifest.json",
         "cluster": stack["ClusterName"],
         "task_definition": stack["IngestTaskDefinition"],
+        "image": stack["IngestImage"],
         "log_group": stack["LogGroupName"],
         "network_configuration": private_network(stack),
         "overrides": {
