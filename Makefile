@@ -54,6 +54,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/cfn-lint infra/*.yaml
+	$(BIN)/actionlint .github/workflows/*.yaml
 
 # Findings already justified in infra/README.md are in infra/.checkov.baseline; any new one fails.
 scan: $(SCAN_STAMP)
