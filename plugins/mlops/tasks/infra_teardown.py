@@ -169,11 +169,11 @@ def delete_published_parameters(plan: dict, *, aws_conn_id: str) -> list[str]:
 
 def report(plan: dict, inventory: dict, deleted_parameters: list[str], *, aws_conn_id: str) -> dict[str, Any]:
     """What is left of the environment: the retained resources (kept on purpose, with their data)."""
-    from airflow.providers.amazon.aws.hooks.dynamodb import DynamoDBHook
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
     s3 = S3Hook(aws_conn_id=aws_conn_id)
-    dynamodb = DynamoDBHook(aws_conn_id=aws_conn_id).conn
+    dynamodb = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="dynamodb").conn
     retained: dict[str, list[str]] = {"buckets": [], "tables": []}
     for resources in inventory.values():
         for resource in resources:
