@@ -62,6 +62,7 @@ lint: venv
 	$(BIN)/cfn-lint infra/*.yaml
 	$(BIN)/hadolint $(DOCKERFILES)
 	$(BIN)/python -m include.image_build tags --check
+	$(BIN)/actionlint .github/workflows/*.yaml
 
 # Findings already justified in infra/README.md are in infra/.checkov.baseline; any new one fails.
 scan: $(SCAN_STAMP)

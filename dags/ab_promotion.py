@@ -45,6 +45,8 @@ or by hand for a given version.
 8. **restore_champion** (teardown of `deploy`) - runs whatever failed in between: unless the run
    promoted, the champion gets all traffic back and serves alone; a test left `running` is
    marked `aborted`. The run's state is that of its work tasks.
+9. **clean_up** - once the endpoint is InService: the endpoint configs and models named after it
+   that it no longer references (superseded versions and splits) are deleted.
 """
 
 
@@ -153,6 +155,13 @@ def ab_promotion():
         promoted = ti.xcom_pull(task_ids="promote_endpoint") is not None
         return steps.restore_champion(plan, promoted, aws_conn_id=AWS_CONN_ID)
 
+    @task(execution_timeout=timedelta(minutes=10))
+    def clean_up(plan: dict) -> dict:
+        """Configs and models the live endpoint no longer references (one per version and split)."""
+        from mlops.tasks import ab_promotion as steps
+
+        return steps.clean_up_superseded(plan, aws_conn_id=AWS_CONN_ID)
+
     the_plan = plan()
     staged = stage_artifacts(the_plan)
     endpoint_args = {"aws_conn_id": AWS_CONN_ID, "check_interval": 15, "execution_timeout": timedelta(hours=2)}
@@ -219,6 +228,7 @@ def ab_promotion():
     restore_traffic >> retire_challenger >> done
     # whatever fails after the A/B config is deployed, the champion gets its traffic back
     done >> restore_champion(the_plan).as_teardown(setups=deploy)
+    done >> clean_up(the_plan)
 
 
 ab_promotion()

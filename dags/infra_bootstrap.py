@@ -11,82 +11,14 @@ from mlops.alerting import failure_alert
 from mlops.assets import PLATFORM_STACKS
 from mlops.operators.cloudformation import CloudFormationDeployOperator, PublishStackOutputsOperator
 from mlops.settings import AWS_CONN_ID
-
-# Deployment order: a stack comes after the stacks it depends on. Template paths are relative to
-# the project root (the parent of dags/); stack names are <project>-<key>-<environment>.
-# "project": the template's parameter for the project name; "reads": its SSM-typed parameters, as
-# (stack key, OutputKey) of another stack's published output, passed with this deployment's prefix.
-# "images": its image-tag parameters, each the tag of one of our images (include/image_tags.json:
-# the digest of the image's sources), so the task definitions name the images built from this code.
-STACKS = {
-    "platform": {"template": "infra/platform.yaml", "after": []},
-    "preprocessing": {
-        "template": "infra/preprocessing.yaml",
-        "after": [],
-        "project": "BucketPrefix",
-        "images": {"IngestImageTag": "raw-ingest", "PreprocessingImageTag": "preprocessing"},
-    },
-    "serving": {
-        "template": "infra/serving.yaml",
-        "after": ["platform"],
-        "reads": {"ModelBucketName": ("platform", "BucketName")},
-    },
-    # The recommendation API's code is packaged into the platform bucket, then passed as CodeKey.
-    "personalize": {
-        "template": "infra/personalize.yaml",
-        "after": ["platform", "serving"],
-        "package": "include/recommendation_api",
-        "reads": {
-            "CodeBucket": ("platform", "BucketName"),
-            "AlertTopicArn": ("serving", "AlertTopicArn"),
-            "EndpointName": ("serving", "EndpointName"),
-            "ConversionNamespace": ("serving", "ConversionNamespace"),
-        },
-    },
-    # The alternative to the managed tracking server of the platform stack: deploy on request.
-    # Its image is in the platform stack's repository, pushed by `make push-images` before this runs.
-    # No "after": a second upstream would let its deploy run when the branch did not choose it.
-    "mlflow-selfhosted": {
-        "template": "infra/mlflow-selfhosted.yaml",
-        "after": [],
-        "images": {"MlflowImageTag": "mlflow"},
-    },
-}
-DEFAULT_STACKS = ["platform", "preprocessing", "serving", "personalize"]
-
-
-def template_parameters(key: str, deployment) -> dict[str, str]:
-    """What names the deployment in a stack's parameters: project, environment, where it reads, and
-    the tags of the images it runs."""
-    from include.images import image_tag
-
-    spec = STACKS[key]
-    return {
-        spec.get("project", "ProjectName"): deployment.project,
-        "Environment": deployment.environment,
-        **{name: deployment.stack_output(*source) for name, source in spec.get("reads", {}).items()},
-        **{name: image_tag(image) for name, image in spec.get("images", {}).items()},
-    }
-
-
-def task_key(stack_key: str) -> str:
-    return stack_key.replace("-", "_")
-
-
-def deployer_output(stack_name: str, key: str) -> str:
-    """An output of the deployer stack (deployed by hand from infra/deployer.yaml)."""
-    from mlops.hooks.cloudformation import CloudFormationStackHook
-
-    stack = CloudFormationStackHook(aws_conn_id=AWS_CONN_ID).get_stack(stack_name)
-    outputs = CloudFormationStackHook.outputs_of(stack) if stack else {}
-    if key not in outputs:
-        raise ValueError(
-            f"no CloudFormation service role: stack {stack_name} (infra/deployer.yaml, deployed once by an "
-            f"administrator) {'has no output ' + key if stack else 'does not exist'}; deploy it, or set the "
-            "cloudformation_role_arn field or Variable"
-        )
-    return outputs[key]
-
+from mlops.stacks import (  # noqa: F401 - STACKS and deployer_output: imported from here by tests
+    DEFAULT_STACKS,
+    STACKS,
+    cloudformation_role,
+    deployer_output,
+    task_key,
+    template_parameters,
+)
 
 DOC = """
 ### Infrastructure bootstrap
@@ -191,8 +123,7 @@ def infra_bootstrap():
             params["project"] or configured.project, params["environment"] or configured.environment
         )
         env, project = deployment.environment, deployment.project
-        role_arn = params.get("cloudformation_role_arn") or Variable.get("cloudformation_role_arn", default="")
-        role_arn = role_arn or deployer_output(f"{project}-deployer-{env}", "CloudFormationRoleArn")
+        role_arn = cloudformation_role(project, env, params.get("cloudformation_role_arn") or "")
         common_tags = {"project": project, "environment": env, "managed-by": "airflow/infra_bootstrap"}
         specs = {
             key: {

@@ -20,6 +20,7 @@ from localaws.ecs import responses as ecs_responses
 from localaws.ecs.models import EcsTaskBackend
 from localaws.featurestore import responses as featurestore_responses
 from localaws.featurestore.models import FeatureStoreBackend
+from localaws.iam import oidc_providers
 from localaws.personalize import responses as personalize_responses
 from localaws.personalize.models import PersonalizeBackend
 from localaws.s3 import bucket_policies
@@ -67,6 +68,7 @@ def install_patches() -> None:
     cloudformation_patches.install()
     cloudwatch_patches.install()
     bucket_policies.install()
+    oidc_providers.install()
     topic_policies.install()
     subscriptions.install()
     sagemaker_patches.install()

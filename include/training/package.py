@@ -2,8 +2,9 @@
 
 A reproducible `sourcedir.tar.gz` (sorted entries, fixed times and owners, so the same code gives
 the same bytes and the same content-addressed key) holding the training package, a top-level
-entry script for `sagemaker_program`, and a `requirements.txt` the framework image installs,
-pinned from the project's lock file.
+entry script for `sagemaker_program`, and a `requirements.txt` the framework image installs: the
+package's own `include/training/requirements.txt` (never the project root's lock, which MWAA,
+Astro or an image need not ship).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ ENTRY_SOURCE = (
     b'"""SageMaker script-mode entry: see include/training/train.py."""\n'
     b"import sys\n\nfrom include.training.train import main\n\nsys.exit(main())\n"
 )
-# What the framework image may lack; the rest (numpy, pandas, scipy) it has.
+# What the framework image may lack; the rest (numpy, pandas, scipy) it has. Pinned beside the code.
 JOB_REQUIREMENTS = ("implicit", "pyarrow", "threadpoolctl")
 # What the assessment's Processing job adds (its drift chart); `runproc.py` installs both files.
 PROCESSING_REQUIREMENTS = ("matplotlib",)
+REQUIREMENTS = Path(__file__).with_name("requirements.txt")
 # The oldest Python this source directory runs on: what the default framework image must offer
 # (include/images.py). Declared, because vermin is a dev tool; tests/deploy/test_images.py fails
 # when vermin finds the code needing a newer one.
@@ -32,12 +34,14 @@ REQUIRES_PYTHON = (3, 10)
 
 
 def source_requirements(names: tuple[str, ...] = JOB_REQUIREMENTS) -> bytes:
+    """The pins of `names` from the package's requirements file; a missing one is an error."""
+    text = REQUIREMENTS.read_text()
     pins = []
-    lock = (ROOT / "requirements.txt").read_text()
     for name in names:
-        match = re.search(rf"^({re.escape(name)}==[^\s\\]+)", lock, re.MULTILINE)
-        if match:
-            pins.append(match.group(1))
+        match = re.search(rf"^({re.escape(name)}==[^\s\\]+)", text, re.MULTILINE)
+        if match is None:
+            raise ValueError(f"{REQUIREMENTS} pins no {name}: the training job needs it")
+        pins.append(match.group(1))
     return ("\n".join(pins) + "\n").encode()
 
 

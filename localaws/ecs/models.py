@@ -93,6 +93,7 @@ class Task:
     stop_code: str | None = None
     stopped_reason: str | None = None
     processes: list[JobProcess] = field(default_factory=list)
+    capacity_provider: str | None = None
     version: int = 1
     execution_session: RoleSession | None = None
     credential_ids: list[str] = field(default_factory=list)
@@ -123,6 +124,8 @@ class Task:
         for key, value in (("cpu", td.get("cpu")), ("memory", td.get("memory")), ("startedBy", self.started_by)):
             if value is not None:
                 out[key] = value
+        if self.capacity_provider:
+            out["capacityProviderName"] = self.capacity_provider
         if self.launch_type == "FARGATE":
             out["platformVersion"] = "1.4.0"
             out["platformFamily"] = "Linux"
@@ -153,19 +156,32 @@ class Task:
         return out
 
 
+SPOT_UNAVAILABLE = "Capacity is unavailable at this time. Please try again later or in a different availability zone"
+
+
 class EcsTaskBackend(AccountBackend):
     """Tasks of one account and region. `stack` gives the loopback clients and the fault injector."""
 
     def __init__(self, stack, account_id: str, region: str) -> None:
         super().__init__(stack, account_id, region)
         self.tasks: dict[str, Task] = {}
+        # RunTask calls that find no Fargate Spot capacity (set by tests): ECS then answers with a
+        # failure "Capacity is unavailable at this time..." instead of a task, as AWS does.
+        self.spot_unavailable = 0
 
     # --- RunTask -------------------------------------------------------------------------------
-    def run_task(self, params: dict[str, Any]) -> list[Task]:
+    def run_task(self, params: dict[str, Any]) -> tuple[list[Task], list[dict[str, str]]]:
+        """The tasks started, and the failures (capacity) that started none."""
         ecs = self.stack.client("ecs", self.region)
         cluster = self._cluster(ecs, params.get("cluster", "default"))
         td = self._task_definition(ecs, params["taskDefinition"])
-        launch_type = params.get("launchType") or ("FARGATE" if params.get("capacityProviderStrategy") else "EC2")
+        provider = self._capacity_provider(cluster, params)
+        if provider == "FARGATE_SPOT":
+            with self._lock:
+                short, self.spot_unavailable = self.spot_unavailable > 0, max(0, self.spot_unavailable - 1)
+            if short:
+                return [], [{"arn": cluster["clusterArn"], "reason": SPOT_UNAVAILABLE}]
+        launch_type = params.get("launchType") or ("FARGATE" if provider else "EC2")
         subnets = self._validate_launch(td, launch_type, params.get("networkConfiguration"))
         overrides = params.get("overrides") or {}
         by_name = {c["name"]: c for c in td["containerDefinitions"]}
@@ -180,8 +196,34 @@ class EcsTaskBackend(AccountBackend):
             raise AwsError("InvalidParameterException", "count must be between 1 and 10.")
         tasks = [self._new_task(cluster, td, launch_type, overrides, params, subnets) for _ in range(count)]
         for task in tasks:
+            task.capacity_provider = provider
             threading.Timer(PENDING_SECONDS, self._start, args=(task,)).start()
-        return tasks
+        return tasks, []
+
+    @staticmethod
+    def _capacity_provider(cluster: dict[str, Any], params: dict[str, Any]) -> str | None:
+        """The provider a capacity provider strategy places the task on: the one with a `base`, else
+        the heaviest; each must be associated with the cluster, and not given with a launch type."""
+        strategy = params.get("capacityProviderStrategy") or []
+        if not strategy:
+            return None
+        if params.get("launchType"):
+            raise AwsError(
+                "InvalidParameterException",
+                "Specifying both a launch type and capacity provider strategy is not supported.",
+            )
+        associated = cluster.get("capacityProviders") or []
+        for item in strategy:
+            if item.get("capacityProvider") not in associated:
+                raise AwsError(
+                    "InvalidParameterException",
+                    "The specified capacity provider strategy cannot contain a capacity provider that is not "
+                    "associated with the cluster. Associate the capacity provider with the cluster or specify "
+                    "a valid capacity provider and try again.",
+                )
+        based = [i for i in strategy if int(i.get("base", 0)) > 0]
+        chosen = based[0] if based else max(strategy, key=lambda i: int(i.get("weight", 0)))
+        return chosen["capacityProvider"]
 
     def _cluster(self, ecs, name: str) -> dict[str, Any]:
         clusters = ecs.describe_clusters(clusters=[name])["clusters"]

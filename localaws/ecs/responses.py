@@ -15,8 +15,8 @@ def _backend(call: ApiCall):
 
 @operations.handles("ecs", "RunTask")
 def run_task(call: ApiCall) -> dict[str, Any]:
-    tasks = _backend(call).run_task(call.params)
-    return {"tasks": [t.describe() for t in tasks], "failures": []}
+    tasks, failures = _backend(call).run_task(call.params)
+    return {"tasks": [t.describe() for t in tasks], "failures": failures}
 
 
 @operations.handles("ecs", "DescribeTasks")

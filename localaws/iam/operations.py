@@ -391,6 +391,11 @@ for _op, _param in {
     "DescribeCampaign": "campaignArn",
     "UpdateCampaign": "campaignArn",
     "DeleteCampaign": "campaignArn",
+    "DeleteSolution": "solutionArn",
+    "DeleteDataset": "datasetArn",
+    "DeleteDatasetGroup": "datasetGroupArn",
+    "DeleteSchema": "schemaArn",
+    "DeleteEventTracker": "eventTrackerArn",
     "DescribeEventTracker": "eventTrackerArn",
     "DescribeBatchInferenceJob": "batchInferenceJobArn",
 }.items():

@@ -392,6 +392,83 @@ class PersonalizeBackend(AccountBackend):
         threading.Thread(target=run, name="personalize-campaign-update", daemon=True).start()
         return campaign
 
+    # --- deletion (AWS: DELETE PENDING, then gone; a parent refuses while children remain) ------
+    def _delete(self, resource: Resource, also: list[Resource] = ()) -> None:
+        """Mark `resource` DELETE PENDING and remove it (with `also`, e.g. a solution's versions)
+        after the service delay: callers wait for it to be gone before deleting its parent."""
+        if resource.status.startswith("DELETE"):
+            return
+        if resource.status in ("CREATE PENDING", "CREATE IN_PROGRESS"):
+            raise AwsError(
+                "ResourceInUseException", f"{resource.arn} is {resource.status}: wait for it to settle.", 400
+            )
+        resource.set("DELETE PENDING")
+
+        def run() -> None:
+            time.sleep(self.delay)
+            with self._lock:
+                for gone in (resource, *also):
+                    self.resources.pop(gone.arn, None)
+                    self.models.pop(gone.arn, None)
+                    self.rows.pop(gone.arn, None)
+                    self.events.pop(gone.arn, None)
+                    if gone.kind == "event-tracker":
+                        self.trackers.pop(gone.fields.get("trackingId"), None)
+
+        threading.Thread(target=run, name=f"personalize-delete-{resource.kind}", daemon=True).start()
+
+    def _in_use(self, resource: Resource, children: list[Resource]) -> None:
+        if children:
+            raise AwsError(
+                "ResourceInUseException",
+                f"{resource.arn} is in use by {', '.join(sorted(c.arn for c in children))}: delete them first.",
+                400,
+            )
+
+    def delete_campaign(self, p: dict) -> None:
+        self._delete(self.get("campaign", p["campaignArn"]))
+
+    def delete_solution(self, p: dict) -> None:
+        """Deletes the solution and all its versions; refused while a campaign serves one of them."""
+        solution = self.get("solution", p["solutionArn"])
+        versions = self.of_kind("solution-version", solutionArn=solution.arn)
+        served = {v.arn for v in versions}
+        self._in_use(solution, [c for c in self.of_kind("campaign") if c.fields["solutionVersionArn"] in served])
+        busy = [v for v in versions if v.status in ("CREATE PENDING", "CREATE IN_PROGRESS")]
+        self._in_use(solution, busy)
+        self._delete(solution, versions)
+
+    def delete_event_tracker(self, p: dict) -> None:
+        self._delete(self.get("event-tracker", p["eventTrackerArn"]))
+
+    def delete_dataset(self, p: dict) -> None:
+        """Refused while an import job of the dataset or a solution version of its group trains."""
+        dataset = self.get("dataset", p["datasetArn"])
+        running = ("CREATE PENDING", "CREATE IN_PROGRESS")
+        jobs = [j for j in self.of_kind("dataset-import-job", datasetArn=dataset.arn) if j.status in running]
+        group = dataset.fields["datasetGroupArn"]
+        training = [v for v in self.of_kind("solution-version", datasetGroupArn=group) if v.status in running]
+        self._in_use(dataset, jobs + training)
+        self._delete(dataset, self.of_kind("dataset-import-job", datasetArn=dataset.arn))
+
+    def delete_dataset_group(self, p: dict) -> None:
+        """Its event trackers, solutions and datasets must be deleted first."""
+        group = self.get("dataset-group", p["datasetGroupArn"])
+        children = [
+            r
+            for kind in ("event-tracker", "solution", "dataset")
+            for r in self.of_kind(kind, datasetGroupArn=group.arn)
+        ]
+        self._in_use(group, children)
+        self._delete(group)
+
+    def delete_schema(self, p: dict) -> None:
+        """Refused while a dataset uses the schema; deleted at once, as schemas have no status."""
+        schema = self.get("schema", p["schemaArn"])
+        self._in_use(schema, self.of_kind("dataset", schemaArn=schema.arn))
+        with self._lock:
+            self.resources.pop(schema.arn, None)
+
     # --- event trackers and events -----------------------------------------------------------
     def create_event_tracker(self, p: dict) -> Resource:
         group = self.get("dataset-group", p["datasetGroupArn"])

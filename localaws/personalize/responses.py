@@ -105,6 +105,19 @@ def update_campaign(call: ApiCall) -> dict[str, Any]:
     return {"campaignArn": _backend(call).update_campaign(call.params).arn}
 
 
+def _register_delete(resource: str) -> None:
+    method = "delete_" + "".join("_" + c.lower() if c.isupper() else c for c in resource).lstrip("_")
+
+    @operations.handles(SERVICE, f"Delete{resource}")
+    def _delete(call: ApiCall) -> dict[str, Any]:
+        getattr(_backend(call), method)(call.params)
+        return {}
+
+
+for _resource in ("Campaign", "Solution", "EventTracker", "Dataset", "DatasetGroup", "Schema"):
+    _register_delete(_resource)
+
+
 @operations.handles(SERVICE, "DescribeRecipe")
 def describe_recipe(call: ApiCall) -> dict[str, Any]:
     from localaws.personalize import recipes

@@ -168,6 +168,12 @@ def test_first_deployment_then_a_better_challenger_is_promoted(dag, models, stac
 
     served = _endpoint(stack)
     assert served["variants"] == {"champion": f"mlops-recommender-dev-{name}-v{v2['version']}"}
+    # clean_up: v1's config, the A/B split's config and v1's model are gone; what serves stays
+    assert states["clean_up"] == "success", states
+    live = f"mlops-recommender-dev-{name}-v{v2['version']}"
+    models_left = [m["ModelName"] for m in stack.client("sagemaker").list_models()["Models"]]
+    assert [c for c in _configs(stack) if c.startswith("mlops-recommender-dev-")] == [live]
+    assert [m for m in models_left if m.startswith("mlops-recommender-dev-")] == [live]
     assert client.get_model_version_by_alias(name, "champion").version == v2["version"]
     assert "challenger" not in client.get_registered_model(name).aliases
     tags = client.get_model_version(name, v2["version"]).tags

@@ -176,3 +176,24 @@ def test_the_artifact_never_unpickles(tmp_path):
     (tmp_path / "model.json").write_text(json.dumps({"format_version": 1, "kind": "x", "users": [], "items": []}))
     with pytest.raises(ValueError, match="pickle"):
         ScoringModel.load(tmp_path)
+
+
+def test_the_source_directory_pins_its_own_requirements_as_the_lock_does():
+    """The training package ships its own requirements (no runtime code reads the project's lock,
+    which MWAA or Astro need not have); they must stay the lock's versions."""
+    import re
+    from pathlib import Path
+
+    from include.training import package
+
+    root = Path(package.__file__).resolve().parents[2]
+    lock = (root / "requirements.txt").read_text()
+    shipped = package.source_requirements().decode().split()
+    assert [pin.split("==")[0] for pin in shipped] == list(package.JOB_REQUIREMENTS)
+    shipped += package.source_requirements(package.PROCESSING_REQUIREMENTS).decode().split()
+    for pin in shipped:
+        name = pin.split("==")[0]
+        assert re.search(rf"^{re.escape(pin)}\s", lock, re.MULTILINE), f"{pin} differs from the lock's {name}"
+    runtime_code = [p for d in ("include", "plugins", "dags") for p in (root / d).rglob("*.py")]
+    readers = [str(p) for p in runtime_code if '"requirements.txt").read' in p.read_text()]
+    assert readers == []

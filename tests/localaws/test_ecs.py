@@ -350,3 +350,34 @@ def test_the_awslogs_driver_writes_as_the_execution_role(ecs_env):
 def test_fargate_with_awslogs_needs_an_execution_role(ecs_env):
     with pytest.raises(ClientError, match="execution role ARN to support log driver awslogs"):
         run(ecs_env, register(ecs_env["ecs"], execution_role=None))
+
+
+def test_capacity_provider_strategy_follows_the_cluster_and_spot_can_run_out(ecs_env):
+    """FARGATE_SPOT runs only on a cluster it is associated with, never with a launch type, and
+    answers with ECS's capacity failure (no task) when Spot has none."""
+    ecs = ecs_env["ecs"]
+    td = register(ecs, command=["exit=0"])
+    network = {"awsvpcConfiguration": {"subnets": [ecs_env["subnet"]]}}
+    spot = [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+    with pytest.raises(ClientError, match="not associated with the cluster"):
+        ecs.run_task(cluster=CLUSTER, taskDefinition=td, capacityProviderStrategy=spot, networkConfiguration=network)
+    ecs.create_cluster(clusterName=f"{CLUSTER}-spot", capacityProviders=["FARGATE", "FARGATE_SPOT"])
+    with pytest.raises(ClientError, match="both a launch type and capacity provider strategy"):
+        ecs.run_task(
+            cluster=f"{CLUSTER}-spot",
+            taskDefinition=td,
+            launchType="FARGATE",
+            capacityProviderStrategy=spot,
+            networkConfiguration=network,
+        )
+    started = ecs.run_task(
+        cluster=f"{CLUSTER}-spot", taskDefinition=td, capacityProviderStrategy=spot, networkConfiguration=network
+    )["tasks"][0]
+    assert (started["capacityProviderName"], started["launchType"]) == ("FARGATE_SPOT", "FARGATE")
+
+    ecs_env["stack"].backend("ecs", "123456789012", "us-east-1").spot_unavailable = 1
+    short = ecs.run_task(
+        cluster=f"{CLUSTER}-spot", taskDefinition=td, capacityProviderStrategy=spot, networkConfiguration=network
+    )
+    assert short["tasks"] == []
+    assert short["failures"][0]["reason"].startswith("Capacity is unavailable at this time")

@@ -155,6 +155,11 @@ class CloudFormationStackHook(AwsBaseHook):
     def delete_stack(self, stack_name: str, role_arn: str | None = None) -> None:
         self.conn.delete_stack(StackName=stack_name, **({"RoleARN": role_arn} if role_arn else {}))
 
+    def stack_resources(self, stack_name: str) -> list[dict[str, Any]]:
+        """The stack's resources (all pages): what a teardown checks for retained ones afterwards."""
+        pages = self.conn.get_paginator("list_stack_resources").paginate(StackName=stack_name)
+        return [summary for page in pages for summary in page["StackResourceSummaries"]]
+
     def delete_change_set(self, change_set_id: str) -> None:
         self.conn.delete_change_set(ChangeSetName=change_set_id)
 

@@ -263,3 +263,31 @@ class PersonalizeHook(AwsBaseHook):
     def metrics(self, version_arn: str) -> dict[str, float]:
         metrics = self.call("get_solution_metrics", solutionVersionArn=version_arn)["metrics"]
         return {k: float(v) for k, v in metrics.items()}
+
+    # --- teardown ------------------------------------------------------------------------------
+    def list_named(self, kind: str, prefix: str) -> list[dict[str, Any]]:
+        """Summaries of every resource of this kind named `prefix` or `prefix-...` (all pages)."""
+        spec = KINDS[kind]
+        found, token = [], None
+        while True:
+            page = self.call(spec.list_operation, **({"nextToken": token} if token else {}))
+            for summary in page.get(spec.list_key, []):
+                name = summary.get("name", summary.get("jobName")) or ""
+                if name == prefix or name.startswith(prefix + "-"):
+                    found.append(summary)
+            token = page.get("nextToken")
+            if not token:
+                return found
+
+    def delete(self, kind: str, arn: str) -> str:
+        """Start deleting one resource: "deleting", "gone" (already), or "in use" (a child is still
+        being deleted: try again on the next look)."""
+        spec = KINDS[kind]
+        operation = "delete_" + spec.describe_operation.removeprefix("describe_")
+        try:
+            self.call(operation, **{spec.arn_key: arn})
+        except self.conn.exceptions.ResourceNotFoundException:
+            return "gone"
+        except self.conn.exceptions.ResourceInUseException:
+            return "in use"
+        return "deleting"

@@ -144,3 +144,46 @@ class SageMakerEndpointHook(SageMakerHook):
             DesiredWeightsAndCapacities=[{"VariantName": k, "DesiredWeight": float(w)} for k, w in weights.items()],
         )
         return True
+
+    # --- clean-up: models and configs are free to keep but pile up, one per version and split -----
+    def named_endpoint_configs(self, prefix: str) -> list[str]:
+        pages = self.conn.get_paginator("list_endpoint_configs").paginate(NameContains=prefix)
+        names = (c["EndpointConfigName"] for p in pages for c in p["EndpointConfigs"])
+        return sorted(name for name in names if name.startswith(prefix))
+
+    def named_models(self, prefix: str) -> list[str]:
+        pages = self.conn.get_paginator("list_models").paginate(NameContains=prefix)
+        return sorted(m["ModelName"] for p in pages for m in p["Models"] if m["ModelName"].startswith(prefix))
+
+    def delete_configs_and_models(self, configs: list[str], models: list[str]) -> dict[str, list[str]]:
+        """Delete the configs, then the models (a config names models); one already gone is skipped."""
+        deleted: dict[str, list[str]] = {"endpoint_configs": [], "models": []}
+        for kind, names, call, key in (
+            ("endpoint_configs", configs, self.conn.delete_endpoint_config, "EndpointConfigName"),
+            ("models", models, self.conn.delete_model, "ModelName"),
+        ):
+            for name in names:
+                try:
+                    call(**{key: name})
+                except self.conn.exceptions.ClientError as err:
+                    if not _not_found(err):
+                        raise
+                    continue
+                deleted[kind].append(name)
+        return deleted
+
+    def superseded(self, endpoint_name: str) -> dict[str, list[str]] | None:
+        """The endpoint's configs and models (named `<endpoint>-...`) that the live endpoint does not
+        reference; None while the endpoint is absent or not InService (an update may still need
+        its previous config to roll back to)."""
+        current = self.find_endpoint(endpoint_name)
+        if current is None or current["EndpointStatus"] != "InService":
+            return None
+        live_config = current["EndpointConfigName"]
+        variants = self.conn.describe_endpoint_config(EndpointConfigName=live_config)["ProductionVariants"]
+        live_models = {v["ModelName"] for v in variants}
+        prefix = endpoint_name + "-"
+        return {
+            "endpoint_configs": [c for c in self.named_endpoint_configs(prefix) if c != live_config],
+            "models": [m for m in self.named_models(prefix) if m not in live_models],
+        }

@@ -11,9 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow.providers.amazon.aws.exceptions import EcsOperatorError
 from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
 from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
 from airflow.providers.common.compat.sdk import AirflowException
+
+# ECS's RunTask failure reason when Fargate (Spot) has no capacity for the task right now.
+CAPACITY_UNAVAILABLE = "Capacity is unavailable"
+SPOT_STRATEGY = [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+
+
+def capacity_unavailable(failures: list[dict[str, Any]]) -> bool:
+    return bool(failures) and all(CAPACITY_UNAVAILABLE in str(f.get("reason", "")) for f in failures)
 
 
 class EcsJobOperator(EcsRunTaskOperator):
@@ -21,6 +30,11 @@ class EcsJobOperator(EcsRunTaskOperator):
 
     `container_name` must be given with `awslogs_group`/`awslogs_stream_prefix`: the provider
     otherwise sleeps 10 s and more after RunTask to discover it.
+
+    `fargate_spot`: run on the cluster's FARGATE_SPOT capacity provider (up to 70% cheaper, may be
+    interrupted with a two-minute warning; the task's retries run it again). When RunTask answers
+    that Spot has no capacity, the task is started on demand (launch type FARGATE) at once rather
+    than failing; any other RunTask failure fails as before.
     """
 
     ui_color = "#f0ede4"
@@ -34,8 +48,12 @@ class EcsJobOperator(EcsRunTaskOperator):
         waiter_delay: int = 10,
         waiter_max_attempts: int = 360,
         number_logs_exception: int = 20,
+        fargate_spot: bool = False,
         **kwargs,
     ) -> None:
+        self.fargate_spot = fargate_spot
+        if fargate_spot:
+            kwargs["capacity_provider_strategy"] = SPOT_STRATEGY
         super().__init__(
             launch_type=launch_type,
             deferrable=deferrable,
@@ -45,6 +63,25 @@ class EcsJobOperator(EcsRunTaskOperator):
             number_logs_exception=number_logs_exception,
             **kwargs,
         )
+
+    def _start_task(self):
+        """RunTask, on Fargate Spot when asked, falling back to on-demand Fargate when Spot has no
+        capacity (RunTask then returns a failure, no task)."""
+        if not self.fargate_spot:
+            return super()._start_task()
+        self.capacity_provider_strategy = SPOT_STRATEGY
+        try:
+            return super()._start_task()
+        except EcsOperatorError as err:
+            if not capacity_unavailable(err.failures):
+                raise
+            self.log.warning(
+                "Fargate Spot has no capacity (%s): starting the task on demand (FARGATE)",
+                "; ".join(str(f.get("reason")) for f in err.failures),
+            )
+        self.capacity_provider_strategy = None
+        self.launch_type = "FARGATE"
+        return super()._start_task()
 
     def execute_complete(self, context, event: dict[str, Any] | None = None) -> str | None:
         """The provider's resume, and on a failed container the last lines of its log in the error.

@@ -263,3 +263,22 @@ def restore_champion(plan: dict, promoted: bool, *, aws_conn_id: str, wait_s: fl
         )
         print(f"A/B test {plan['test_id']}: aborted - {reason}")
     return {"restored": restored, "weights": SageMakerEndpointHook.weights_of(hook.find_endpoint(endpoint) or {})}
+
+
+def clean_up_superseded(plan: dict, *, aws_conn_id: str) -> dict[str, list[str]]:
+    """After a promotion, a rollback or a first deployment: delete the endpoint's configs and models
+    (named `<endpoint>-...`, one per version and split) that the live endpoint does not reference.
+    Nothing is deleted while the endpoint is not InService: an update may still roll back to them."""
+    from mlops.hooks.sagemaker_endpoint import SageMakerEndpointHook
+
+    hook = SageMakerEndpointHook(aws_conn_id=aws_conn_id)
+    superseded = hook.superseded(plan["endpoint"])
+    if superseded is None:
+        print(f"{plan['endpoint']} is not InService: superseded configs and models are left for the next run")
+        return {"endpoint_configs": [], "models": []}
+    deleted = hook.delete_configs_and_models(superseded["endpoint_configs"], superseded["models"])
+    print(
+        f"{plan['endpoint']}: deleted {len(deleted['endpoint_configs'])} superseded endpoint config(s) "
+        f"{deleted['endpoint_configs']} and {len(deleted['models'])} model(s) {deleted['models']}"
+    )
+    return deleted
