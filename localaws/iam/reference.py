@@ -18,6 +18,7 @@ PATH = Path(__file__).with_name("reference.json")
 # IAM service prefixes of the services the project calls (see operations.py).
 PREFIXES = (
     "apigateway",
+    "bedrock",
     "cloudformation",
     "cloudwatch",
     "dynamodb",
