@@ -11,7 +11,7 @@ from mlops.alerting import failure_alert
 from mlops.assets import PROCESSED_MONTH
 from mlops.operators.bedrock import BedrockEmbedDescriptionsOperator
 from mlops.params import month_param
-from mlops.settings import AWS_CONN_ID
+from mlops.settings import AWS_CONN_ID, EMBEDDING_DIMENSIONS, EMBEDDING_MODEL_ID
 
 DOC = """
 ### Catalogue embeddings
@@ -48,10 +48,8 @@ Items nobody has bought yet have no signal but their free-text description.
         "month": month_param(
             "The month whose new items need neighbours; empty: the Asset event's month, else the month before the run.",
         ),
-        "model_id": Param(
-            "amazon.titan-embed-text-v2:0", enum=["amazon.titan-embed-text-v2:0"], title="Bedrock embedding model"
-        ),
-        "dimensions": Param(256, enum=[256, 512, 1024], title="Embedding dimensions"),
+        "model_id": Param(EMBEDDING_MODEL_ID, enum=[EMBEDDING_MODEL_ID], title="Bedrock embedding model"),
+        "dimensions": Param(EMBEDDING_DIMENSIONS, enum=[256, 512, 1024], title="Embedding dimensions"),
         "history_months": Param(
             12, type="integer", minimum=0, maximum=24, title="Earlier months that make an item established"
         ),

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
-import numpy as np
 from airflow.providers.amazon.aws.hooks.bedrock import BedrockRuntimeHook
 from botocore.config import Config
 
 from mlops.hooks.retries import with_retries
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class TextEmbeddingsHook(BedrockRuntimeHook):
