@@ -25,7 +25,8 @@ def description_components(catalogue: pd.DataFrame, n: int = 16) -> pd.DataFrame
     centred = vectors - vectors.mean(axis=0)
     _, _, components = np.linalg.svd(centred, full_matrices=False)
     components = components[: min(n, components.shape[0])]
-    signs = np.sign(components[np.arange(len(components)), np.abs(components).argmax(axis=1)])
+    largest = components[np.arange(len(components)), np.abs(components).argmax(axis=1)]
+    signs = np.where(largest < 0, -1.0, 1.0)
     scores = centred @ (components * signs[:, None]).T
     scores /= np.where(scores.std(axis=0) > 0, scores.std(axis=0), 1)
     frame = pd.DataFrame(scores.astype(np.float32), columns=[f"{PREFIX}{i}" for i in range(scores.shape[1])])
