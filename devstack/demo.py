@@ -187,6 +187,34 @@ def personalize_campaign(stack: LocalAwsStack, conf: dict) -> str:
     )
 
 
+def catalogue_neighbours(stack: LocalAwsStack, conf: dict) -> str:
+    """How many descriptions Bedrock embedded, and a new item of the month with its nearest neighbours."""
+    import io
+
+    import pandas as pd
+
+    ssm, s3 = stack.client("ssm"), stack.client("s3")
+    bucket = ssm.get_parameter(Name="/mlops/dev/stacks/preprocessing/OutputBucket")["Parameter"]["Value"]
+    base = f"embeddings/model=amazon.titan-embed-text-v2:0/dimensions=256/month={conf['month']}/"
+
+    def read(key: str) -> pd.DataFrame:
+        return pd.read_parquet(io.BytesIO(s3.get_object(Bucket=bucket, Key=base + key)["Body"].read()))
+
+    catalogue, similar = read("item_embeddings.parquet"), read("cold_start_similar_items.parquet")
+    if similar.empty:
+        return f"{len(catalogue):,} items embedded; no new items this month"
+    names = catalogue.set_index("item_id")["description"]
+    first = similar["item_id"].iloc[0]
+    near = similar[similar["item_id"] == first].head(3)
+    shown = ", ".join(
+        f"{names.get(i, i)} ({score:.2f})" for i, score in zip(near.similar_item_id, near.score, strict=True)
+    )
+    return (
+        f"{len(catalogue):,} items embedded (256 dims), {similar['item_id'].nunique():,} new items with neighbours; "
+        f"e.g. {names.get(first, first)} -> {shown}"
+    )
+
+
 _events_seen: dict[str, int] = {}
 
 
@@ -258,6 +286,12 @@ LIFECYCLE = [
         "a model copied by hand to models/recommender/hand-baseline/ is checked and registered",
         dropped_models,
         background=drop_by_hand,
+    ),
+    Step(
+        "catalogue_embeddings",
+        {"month": "2011-10", "history_months": 2},
+        "Bedrock (local: WordLlama as Titan V2): embed the catalogue's descriptions, neighbours for new items",
+        catalogue_neighbours,
     ),
     Step(
         "personalize_training",

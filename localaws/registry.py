@@ -13,6 +13,8 @@ from localaws.apigateway.models import DataPlane
 from localaws.applicationautoscaling import responses as autoscaling_responses
 from localaws.awslambda import responses as lambda_responses
 from localaws.awslambda.models import LambdaBackend
+from localaws.bedrock import responses as bedrock_responses
+from localaws.bedrock.models import BedrockRuntimeBackend
 from localaws.cloudformation import patches as cloudformation_patches
 from localaws.cloudwatch import patches as cloudwatch_patches
 from localaws.cloudwatch import responses as cloudwatch_responses
@@ -48,6 +50,7 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     **studio_responses.operations,
     **mlflow_responses.operations,
     **lambda_responses.operations,
+    **bedrock_responses.operations,
 }
 
 # Per-service state, one instance per (account, region), created on first use by the stack.
@@ -60,6 +63,7 @@ BACKENDS: dict[str, type] = {
     "personalize": PersonalizeBackend,
     "lambda": LambdaBackend,
     "apigateway-data": DataPlane,
+    "bedrock-runtime": BedrockRuntimeBackend,
 }
 
 

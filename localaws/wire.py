@@ -29,6 +29,7 @@ SERVICES_BY_SIGNING_NAME: dict[str, tuple[str, ...]] = {
     "personalize": ("personalize", "personalize-runtime", "personalize-events"),
     "execute-api": ("apigateway",),
     "events": ("events",),
+    "bedrock": ("bedrock-runtime", "bedrock"),
 }
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _PRESIGNED = re.compile(r"([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")

@@ -3,7 +3,8 @@
   train/     interactions.parquet files (any depth), the months the model learns from
   test/      interactions.parquet of the holdout month (optional: without it, the last 10% of
              the training time range is held out)
-  features/  user_features.parquet and item_features.parquet (optional: side features for FM)
+  features/  user_features.parquet and item_features.parquet (optional: side features for FM);
+             item_embeddings.parquet (optional: Bedrock description embeddings, as `desc_*` features)
 
 Interactions are aggregated to one (user, item) strength: the number of purchase lines, which is
 what implicit-feedback models expect, and robust to bulk quantities.
@@ -21,6 +22,7 @@ import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 COLUMNS = ["user_id", "item_id", "timestamp"]
+DESCRIPTION_EMBEDDINGS = "item_embeddings.parquet"
 
 
 class DataError(ValueError):
@@ -91,6 +93,12 @@ def build(
             user_features = pd.read_parquet(user_path).set_index("user_id")
         if item_path.is_file():
             item_features = pd.read_parquet(item_path).set_index("item_id")
+        embeddings_path = Path(features_dir) / DESCRIPTION_EMBEDDINGS
+        if embeddings_path.is_file():  # the catalogue_embeddings DAG's output: description side features
+            from include.training.description_features import description_components
+
+            components = description_components(pd.read_parquet(embeddings_path)).set_index("item_id")
+            item_features = components if item_features is None else item_features.join(components, how="left")
     return Dataset(
         users=users,
         items=items,

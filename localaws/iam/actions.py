@@ -28,6 +28,7 @@ IAM_PREFIX = {
     "sagemaker-featurestore-runtime": "sagemaker",
     "personalize-runtime": "personalize",
     "personalize-events": "personalize",
+    "bedrock-runtime": "bedrock",
     "logs": "logs",
 }
 

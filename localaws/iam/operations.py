@@ -415,6 +415,22 @@ for _op in (
 operation("personalize-runtime", "GetRecommendations", ResourceId=_arn_id("campaignArn"))
 operation("personalize-events", "PutEvents")
 
+# --- Bedrock ----------------------------------------------------------------------------------------
+
+
+def _bedrock_model(call: ApiCall) -> list[Check]:
+    """bedrock:InvokeModel on the model the request names. The reference lists every kind of model
+    InvokeModel takes (foundation model, inference profile, provisioned model...) as required, but a
+    request names one: an ARN is checked as given, a bare model id as the region's foundation model
+    (which has no account in its ARN)."""
+    model = str(call.params.get("modelId") or "")
+    if model.startswith("arn:"):
+        return [Check("bedrock:InvokeModel", model)]
+    return [Check("bedrock:InvokeModel", f"arn:aws:bedrock:{call.region}::foundation-model/{model}")]
+
+
+OPERATIONS[("bedrock-runtime", "InvokeModel")] = _bedrock_model
+
 # --- CloudFormation -----------------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ PATH = Path(__file__).with_name("reference.json")
 PREFIXES = (
     "apigateway",
     "application-autoscaling",
+    "bedrock",
     "cloudformation",
     "cloudwatch",
     "dynamodb",

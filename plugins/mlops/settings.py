@@ -28,3 +28,8 @@ TRAINING_IMAGE = SERVING_IMAGE = ""
 
 # Beside a served or hand-dropped model.tar.gz: which MLflow version it is (or why it was rejected).
 MARKER = "_registration.json"
+
+# The catalogue's description embeddings (catalogue_embeddings DAG): Bedrock model and vector size,
+# also what model_training stages as the FM's description features.
+EMBEDDING_MODEL_ID = "amazon.titan-embed-text-v2:0"
+EMBEDDING_DIMENSIONS = 256

@@ -171,6 +171,7 @@ SERVICES = [
     "personalize",
     "personalize-runtime",
     "personalize-events",
+    "bedrock-runtime",
     "lambda",
     "dynamodb",
 ]

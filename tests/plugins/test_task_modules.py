@@ -91,3 +91,24 @@ def test_the_default_framework_image_follows_the_connections_region(monkeypatch)
     monkeypatch.setenv("AIRFLOW_CONN_AWS_IMAGES_TEST", '{"conn_type": "aws", "extra": {"region_name": "eu-west-2"}}')
     image = framework_image("aws_images_test")
     assert image == "764974769150.dkr.ecr.eu-west-2.amazonaws.com/sagemaker-scikit-learn:1.4-2-py312-cpu-py3"
+
+
+def test_training_stages_the_months_description_embeddings_only_when_they_exist():
+    from mlops.tasks import catalogue_embeddings
+
+    where = catalogue_embeddings.locations("out", "amazon.titan-embed-text-v2:0", 256, "2011-10")
+    base = "s3://out/embeddings/model=amazon.titan-embed-text-v2:0/dimensions=256"
+    assert where == {
+        "cache_uri": f"{base}/cache.parquet",
+        "output_uri": f"{base}/month=2011-10/item_embeddings.parquet",
+        "similar_uri": f"{base}/month=2011-10/cold_start_similar_items.parquet",
+    }
+    asked = []
+
+    def s3(present: bool):
+        return SimpleNamespace(check_for_key=lambda key, bucket: asked.append((bucket, key)) or present)
+
+    items = "s3://out/processed/month=2011-10/run=r/item_features.parquet"
+    assert model_training.description_embeddings(s3(True), items, "2011-10") == where["output_uri"]
+    assert model_training.description_embeddings(s3(False), items, "2011-10") is None
+    assert asked[0] == ("out", where["output_uri"].removeprefix("s3://out/"))

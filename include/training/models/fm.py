@@ -3,8 +3,10 @@
 Each user is the sum of the embeddings of its features - its id, its country, its scaled
 recency/frequency/monetary figures - and each item the sum of its id's and its scaled price,
 popularity and buyer count (LightFM's formulation of an FM for two fields). score = user . item +
-item bias. Side features let the model say something about sparse users and, through the
-country embedding, about users it has never seen.
+item bias. With the catalogue's description embeddings staged (`desc_*`, principal components
+of Bedrock's vectors), an item also sums one vector per component. Side features let the model
+say something about sparse users and, through the country embedding, about users it has never
+seen.
 
 Training: minibatches of (user, bought item, random item) triples, ascent on log sigmoid of the
 score difference, Adagrad, L2 on the rows a batch touches. Plain numpy and scipy.sparse.
@@ -56,7 +58,10 @@ def train(data: Dataset, hp: dict) -> ScoringModel:
     started = time.monotonic()
 
     xu, user_names = _feature_matrix(data.users, data.user_features, USER_DENSE, "country")
-    xi, _ = _feature_matrix(data.items, data.item_features, ITEM_DENSE, None)
+    described = sorted(
+        c for c in (data.item_features.columns if data.item_features is not None else []) if c.startswith("desc_")
+    )
+    xi, _ = _feature_matrix(data.items, data.item_features, (*ITEM_DENSE, *described), None)
     vu = rng.normal(0, 0.1 / np.sqrt(k), (xu.shape[1], k)).astype(np.float32)
     vi = rng.normal(0, 0.1 / np.sqrt(k), (xi.shape[1], k)).astype(np.float32)
     wi = np.zeros(xi.shape[1], np.float32)
@@ -110,6 +115,7 @@ def train(data: Dataset, hp: dict) -> ScoringModel:
             "user_features": xu.shape[1],
             "item_features": xi.shape[1],
             "side_features": data.user_features is not None,
+            "description_features": len(described),
             "fit_seconds": round(time.monotonic() - started, 2),
         },
     )

@@ -252,6 +252,17 @@ def _upload_runproc(bucket: str, aws_conn_id: str) -> str:
 
 
 # --- data and code -----------------------------------------------------------------------------
+def description_embeddings(s3: S3Hook, item_features_uri: str, month: str) -> str | None:
+    """The catalogue_embeddings DAG's item embeddings for `month`, beside the processed data; None
+    when that DAG has not run for the month (training goes on without description features)."""
+    from mlops.settings import EMBEDDING_DIMENSIONS, EMBEDDING_MODEL_ID
+    from mlops.tasks.catalogue_embeddings import locations
+
+    bucket, _ = S3Hook.parse_s3_url(item_features_uri)
+    uri = locations(bucket, EMBEDDING_MODEL_ID, EMBEDDING_DIMENSIONS, month)["output_uri"]
+    return uri if s3.check_for_key(S3Hook.parse_s3_url(uri)[1], bucket) else None
+
+
 def stage_channels(plan: dict, *, aws_conn_id: str) -> dict[str, Any]:
     """Copy the window into one content-addressed dataset prefix: SageMaker channels are prefixes."""
     s3 = S3Hook(aws_conn_id=aws_conn_id)
@@ -262,6 +273,9 @@ def stage_channels(plan: dict, *, aws_conn_id: str) -> dict[str, Any]:
     latest = plan["window"][-1]["files"]
     for name in ("user_features.parquet", "item_features.parquet"):
         sources[f"features/{name}"] = latest[name]
+    embedded = description_embeddings(s3, latest["item_features.parquet"], plan["window"][-1]["month"])
+    if embedded is not None:  # the FM reads them as item features (include/training/description_features.py)
+        sources["features/item_embeddings.parquet"] = embedded
     dataset_id = hashlib.sha256(json.dumps(sources, sort_keys=True).encode()).hexdigest()[:16]
     prefix = f"training/datasets/{dataset_id}"
     for relative, source in sorted(sources.items()):
