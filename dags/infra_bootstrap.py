@@ -32,7 +32,12 @@ STACKS = {
         "reads": {"CodeBucket": ("platform", "BucketName"), "AlertTopicArn": ("serving", "AlertTopicArn")},
     },
     # The alternative to the managed tracking server of the platform stack: deploy on request.
-    "mlflow-selfhosted": {"template": "infra/mlflow-selfhosted.yaml", "after": []},
+    # Its alarms go to the serving stack's alert topic: deploy it once the default stacks exist.
+    "mlflow-selfhosted": {
+        "template": "infra/mlflow-selfhosted.yaml",
+        "after": [],
+        "reads": {"AlertTopicArn": ("serving", "AlertTopicArn")},
+    },
 }
 DEFAULT_STACKS = ["platform", "preprocessing", "serving", "personalize"]
 
