@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -137,13 +138,15 @@ def _deliver_sns(rule, target: dict[str, Any], event: dict[str, Any]) -> bool:
     transformer = target.get("InputTransformer") or {}
     if "Input" in target:
         message = target["Input"]
-    else:
+    elif transformer:
         body = parser.parse(
             input_template=transformer.get("InputTemplate"),
             input_paths_map=transformer.get("InputPathsMap", {}),
-            event=event,
+            event={"ingestion-time": time.time(), **event},  # the transformer's aws.events.* variables
         )
         message = body if isinstance(body, str) else json.dumps(body)
+    else:
+        message = json.dumps({k: v for k, v in event.items() if k != "ingestion-time"})
     topic.publish(message)
     return True
 
