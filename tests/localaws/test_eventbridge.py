@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from localaws.events import delivery
+from tests.localaws.test_ecs import ecs_env as ecs_env  # the fixture, shared
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 FAILED_TASKS = {
@@ -110,3 +111,16 @@ def test_clients_may_not_send_events_with_an_aws_source(stack):
         "ErrorMessage": "Not authorized for the source.",
     }
     assert "EventId" in entries[1]
+
+
+def test_the_local_ecs_emits_its_task_state_changes(stack, rule_to_queue, ecs_env):
+    """A real task of the local ECS: its STOPPED event with the failed container reaches the rule."""
+    from tests.localaws.test_ecs import register, run, wait_stopped
+
+    _, queue = rule_to_queue()
+    stack.faults.arm_job("localaws-probe", exit_code=4)
+    task = run(ecs_env, register(ecs_env["ecs"]), ["exit=0"])
+    wait_stopped(ecs_env, task["taskArn"])
+    [event] = [e for e in _received(stack, queue) if e["detail"]["taskArn"] == task["taskArn"]]
+    assert event["detail"]["clusterArn"].endswith(":cluster/ecs-test")
+    assert [c["exitCode"] for c in event["detail"]["containers"]] == [4]

@@ -220,14 +220,14 @@ def test_a_failed_job_task_reaches_the_alert_topic_and_a_healthy_one_does_not(st
         assert response["failures"] == []
         return response["tasks"][0]["taskArn"]
 
-    healthy = run(["exit=0"])
-    stack.faults.arm_job("localaws-probe", exit_code=3)
+    stack.faults.arm_job("localaws-probe", exit_code=3)  # the next probe to start fails
     failed = run(["exit=0"])
     message = _wait_for(stack, alert_queue, "events", lambda m: m.get("detail", {}).get("taskArn") == failed)
     assert message is not None, "no ECS Task State Change for the failed task on the alert topic"
     assert message["source"] == "aws.ecs" and message["detail-type"] == "ECS Task State Change"
     assert message["detail"]["lastStatus"] == "STOPPED"
     assert [c["exitCode"] for c in message["detail"]["containers"]] == [3]
+    healthy = run(["exit=0"])
     assert _wait_for(stack, alert_queue, "events", lambda m: m.get("detail", {}).get("taskArn") == healthy, 2) is None
 
 
