@@ -174,6 +174,11 @@ class JobProcess:
     release: Callable[[], None] | None = None
     _proc: subprocess.Popen | None = field(default=None, init=False)
 
+    @property
+    def pid(self) -> int | None:
+        """The process's id while it has one (instance metrics sample it)."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
     def start(self) -> None:
         self._proc = subprocess.Popen(
             self.argv,

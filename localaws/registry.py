@@ -20,6 +20,7 @@ from localaws.cloudwatch import patches as cloudwatch_patches
 from localaws.cloudwatch import responses as cloudwatch_responses
 from localaws.ecs import responses as ecs_responses
 from localaws.ecs.models import EcsTaskBackend
+from localaws.events import delivery as event_delivery
 from localaws.featurestore import responses as featurestore_responses
 from localaws.featurestore.models import FeatureStoreBackend
 from localaws.iam import oidc_providers
@@ -68,7 +69,7 @@ BACKENDS: dict[str, type] = {
 
 
 def install_patches() -> None:
-    """Correct moto's CloudFormation, CloudWatch, S3, SNS and SageMaker models (idempotent)."""
+    """Correct moto's CloudFormation, CloudWatch, EventBridge, S3, SNS and SageMaker models (idempotent)."""
     cloudformation_patches.install()
     cloudwatch_patches.install()
     bucket_policies.install()
@@ -76,3 +77,5 @@ def install_patches() -> None:
     topic_policies.install()
     subscriptions.install()
     sagemaker_patches.install()
+    event_delivery.install()
+    event_delivery.install_patterns()

@@ -204,3 +204,21 @@ def asset_event_extras(asset_name: str, dag_run) -> list[dict]:
             .all()
         )
         return [dict(e.extra) for e in events]
+
+
+def publish_as_service(namespace: str, data: list[dict], region: str = "us-east-1") -> None:
+    """Metric data published the way an AWS service publishes its own (`AWS/...` namespaces, which
+    clients may not write): straight into the in-process stack's CloudWatch, evaluated as usual."""
+    from datetime import UTC
+
+    from moto.cloudwatch.models import cloudwatch_backends
+    from moto.core.utils import utcnow
+
+    from localaws.wire import DEFAULT_ACCOUNT_ID
+
+    datums = []
+    for datum in data:
+        at = datum.get("Timestamp")
+        at = at.astimezone(UTC).replace(tzinfo=None) if at is not None and at.tzinfo else (at or utcnow())
+        datums.append({"Unit": "None", **datum, "Timestamp": at})
+    cloudwatch_backends[DEFAULT_ACCOUNT_ID][region].put_metric_data(namespace, datums)

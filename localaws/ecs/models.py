@@ -23,6 +23,7 @@ from typing import Any
 
 from localaws.backends import AccountBackend
 from localaws.credentials import RoleSession
+from localaws.events import delivery
 from localaws.jobs import (
     CloudWatchLogSink,
     JobProcess,
@@ -327,6 +328,7 @@ class EcsTaskBackend(AccountBackend):
             task.version += 1
             for container in task.containers:
                 container.last_status = "RUNNING"
+        self._state_changed(task)
         for process in task.processes:
             process.start()
 
@@ -494,6 +496,13 @@ class EcsTaskBackend(AccountBackend):
         task.last_status = "STOPPED"
         task.desired_status = "STOPPED"
         task.version += 1
+        self._state_changed(task)
+
+    def _state_changed(self, task: Task) -> None:
+        """ECS's `ECS Task State Change` event on the default bus (what `infra/` rules match)."""
+        detail = delivery.jsonable(task.describe(), delivery.iso_millis)
+        detail["updatedAt"] = delivery.iso_millis(_now())
+        delivery.emit(self.account_id, self.region, "aws.ecs", "ECS Task State Change", detail, [task.arn])
 
     # --- DescribeTasks / ListTasks / StopTask --------------------------------------------------
     def describe(self, cluster: str, arns: list[str]) -> tuple[list[Task], list[dict[str, str]]]:

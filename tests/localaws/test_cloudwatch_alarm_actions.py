@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.conftest import publish_as_service
+
 DEADLINE_S = 15  # the evaluator runs at once after PutMetricData; passes are >= 1 s apart
 
 
@@ -325,7 +327,7 @@ def test_a_serving_guardrail_alarm_notifies_the_alert_topic(platform, stack, sub
             dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "challenger"}]
             data += [{"MetricName": "Invocations", "Dimensions": dims, "Value": 10.0, "Timestamp": at}]
             data += [{"MetricName": "Invocation5XXErrors", "Dimensions": dims, "Value": 4.0, "Timestamp": at}]
-        cloudwatch.put_metric_data(Namespace="AWS/SageMaker", MetricData=data)  # 40% > the threshold
+        publish_as_service("AWS/SageMaker", data)  # 40% > the threshold
 
         [envelope] = notifications(stack, queue)
         assert envelope["TopicArn"] == topic and envelope["Subject"] == f'ALARM: "{name}" in US East (N. Virginia)'

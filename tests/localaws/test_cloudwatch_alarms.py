@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from localaws.cloudwatch.patches import alarm_evaluation as alarms
+from tests.conftest import publish_as_service
 
 
 @pytest.fixture(autouse=True)
@@ -40,17 +41,14 @@ def test_a_percentile_alarm_follows_its_metric(stack):
     )
     assert _state(cloudwatch, name)["StateValue"] == "OK"  # no data, not breaching
     fast = [{"MetricName": "ModelLatency", "Dimensions": _dims(endpoint), "Value": 2_000.0} for _ in range(19)]
-    cloudwatch.put_metric_data(Namespace="AWS/SageMaker", MetricData=fast)
-    cloudwatch.put_metric_data(
-        Namespace="AWS/SageMaker",
-        MetricData=[{"MetricName": "ModelLatency", "Dimensions": _dims(endpoint), "Value": 900_000.0}],
+    publish_as_service("AWS/SageMaker", fast)
+    publish_as_service(
+        "AWS/SageMaker", [{"MetricName": "ModelLatency", "Dimensions": _dims(endpoint), "Value": 900_000.0}]
     )
     assert _state(cloudwatch, name)["StateValue"] == "OK"  # one slow call in 20 is the p100, not the p95
-    cloudwatch.put_metric_data(
-        Namespace="AWS/SageMaker",
-        MetricData=[
-            {"MetricName": "ModelLatency", "Dimensions": _dims(endpoint), "Value": 900_000.0} for _ in range(5)
-        ],
+    publish_as_service(
+        "AWS/SageMaker",
+        [{"MetricName": "ModelLatency", "Dimensions": _dims(endpoint), "Value": 900_000.0} for _ in range(5)],
     )
     alarm = _state(cloudwatch, name)
     assert alarm["StateValue"] == "ALARM" and "Threshold Crossed" in alarm["StateReason"]
@@ -87,7 +85,7 @@ def test_a_metric_math_error_rate_alarm_and_set_alarm_state(stack):
             {"MetricName": "Invocation5XXErrors", "Dimensions": _dims(endpoint), "Value": float(i < failed)}
             for i in range(n)
         ]
-        cloudwatch.put_metric_data(Namespace="AWS/SageMaker", MetricData=data)
+        publish_as_service("AWS/SageMaker", data)
 
     calls(100, 3)
     assert _state(cloudwatch, name)["StateValue"] == "OK"  # 3%
@@ -136,3 +134,17 @@ def test_the_metric_index_follows_new_datapoints_in_any_order():
     assert index.values("N", "M", wanted, t0, t0 + timedelta(seconds=60)) == [1.0, 4.0, 3.0, 2.0]
     assert index.values("N", "M", wanted, t0 + timedelta(seconds=60), t0 + timedelta(seconds=120)) == [9.0]
     assert index.values("N", "M", [], t0, t0 + timedelta(seconds=120)) == []  # other dimensions: another series
+
+
+def test_clients_may_not_publish_into_aws_namespaces(stack):
+    """AWS/ namespaces are the services' own: a forged AWS/SageMaker datum is refused as CloudWatch
+    refuses it, so nothing but the endpoint can move the guardrails."""
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as refused:
+        stack.client("cloudwatch").put_metric_data(
+            Namespace="AWS/SageMaker", MetricData=[{"MetricName": "Invocation5XXErrors", "Value": 1.0}]
+        )
+    error = refused.value.response["Error"]
+    assert error["Code"] == "InvalidParameterValue"
+    assert error["Message"] == "The value AWS/SageMaker for parameter Namespace is invalid."

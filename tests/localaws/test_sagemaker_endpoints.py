@@ -152,6 +152,25 @@ def test_an_endpoint_serves_the_models_own_inference_code_and_reports_metrics(st
     streams = stack.client("logs").describe_log_streams(logGroupName=f"/aws/sagemaker/Endpoints/{endpoint}")
     assert streams["logStreams"][0]["logStreamName"].startswith("champion/i-")
 
+    # The per-minute instance metrics, sampled now rather than after a minute: the server's own process.
+    sampler = stack.backend("sagemaker-endpoints", "123456789012", "us-east-1").utilisation
+    assert sampler.sample() >= 1
+    cpu_and_memory = {}
+    for name in ("CPUUtilization", "MemoryUtilization", "DiskUtilization"):
+        now = datetime.now(UTC)
+        points = stack.client("cloudwatch").get_metric_statistics(
+            Namespace="/aws/sagemaker/Endpoints",
+            MetricName=name,
+            Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "champion"}],
+            StartTime=now - timedelta(minutes=5),
+            EndTime=now + timedelta(minutes=1),
+            Period=60,
+            Statistics=["Maximum"],
+        )["Datapoints"]
+        cpu_and_memory[name] = max(p["Maximum"] for p in points)
+    assert cpu_and_memory["MemoryUtilization"] > 0.1  # a Python model server holds well over 8 MiB of 8 GiB
+    assert 0 < cpu_and_memory["DiskUtilization"] <= 100 and cpu_and_memory["CPUUtilization"] >= 0
+
     with pytest.raises(ClientError, match="Cannot create already existing endpoint"):
         sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=_config(stack, ("x", models["als"], 1.0)))
     sagemaker.delete_endpoint(EndpointName=endpoint)

@@ -13,7 +13,8 @@ starts in INSUFFICIENT_DATA and PutMetricAlarm on an existing one keeps its stat
 PutMetricAlarm contract; moto starts every put at OK), so the first evaluation is a transition.
 Evaluations and SetAlarmState take `TRANSITIONS`, so one change of state runs its actions once.
 
-Metric math covers what alarms on rates need: + - * /, comparisons, IF(cond, a, b), and query ids.
+Metric math covers what alarms on rates need: + - * /, comparisons, IF(cond, a, b), FILL(id, number)
+and query ids.
 """
 
 from __future__ import annotations
@@ -110,6 +111,12 @@ def expression_value(expression: str, names: dict[str, float | None]) -> float |
             if condition is None:
                 return None
             return walk(node.args[1] if condition else node.args[2])
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "FILL":
+            # FILL(m, value): a period without data counts as `value` (REPEAT/LINEAR are not used here)
+            if len(node.args) != 2 or isinstance(node.args[1], ast.Name):
+                raise ValueError(f"metric math: only FILL(id, number) is supported locally in {expression!r}")
+            value = walk(node.args[0])
+            return walk(node.args[1]) if value is None else value
         raise ValueError(f"metric math: {ast.dump(node)} is not supported locally in {expression!r}")
 
     return walk(ast.parse(expression, mode="eval"))

@@ -39,6 +39,7 @@ from typing import Any
 
 from localaws.backends import AccountBackend
 from localaws.jobs import CloudWatchLogSink, JobProcess, image_refusal, job_environment
+from localaws.sagemaker.endpoints.utilisation import UtilisationSampler
 from localaws.sagemaker.listing import listed
 from localaws.wire import AwsError
 
@@ -183,6 +184,7 @@ class EndpointBackend(AccountBackend):
         self.endpoints: dict[str, Endpoint] = {}
         self._random = random.Random()
         self._root = Path(tempfile.mkdtemp(prefix="localaws-endpoints-"))
+        self.utilisation = UtilisationSampler(self)
 
     # --- control plane -----------------------------------------------------------------------
     def arn(self, name: str) -> str:
@@ -199,6 +201,7 @@ class EndpointBackend(AccountBackend):
             endpoint = Endpoint(name, self.arn(name), config["EndpointConfigName"], tags=params.get("Tags", []))
             self.endpoints[name] = endpoint
         threading.Thread(target=self._deploy, args=(endpoint, config), daemon=True).start()
+        self.utilisation.start()
         return endpoint
 
     def update(self, params: dict[str, Any]) -> Endpoint:
@@ -291,6 +294,7 @@ class EndpointBackend(AccountBackend):
             variant.server.stop()
 
     def shutdown(self) -> None:
+        self.utilisation.stop()
         with self._lock:
             endpoints, self.endpoints = list(self.endpoints.values()), {}
         for endpoint in endpoints:

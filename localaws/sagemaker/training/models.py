@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from localaws.backends import AccountBackend
+from localaws.events import delivery
 from localaws.jobs import (
     CloudWatchLogSink,
     JobProcess,
@@ -165,6 +166,7 @@ class TrainingBackend(AccountBackend):
                 )
             job = TrainingJob(name, self.arn(name), params, self._root / name)
             self.jobs[name] = job
+        self._state_changed(job)
         threading.Thread(target=self._run, args=(job,), name=f"training-{name}", daemon=True).start()
         return job
 
@@ -394,6 +396,15 @@ class TrainingBackend(AccountBackend):
             status, {"Completed": "Training job completed", "Stopped": "Training job stopped"}.get(status, reason or "")
         )
         job.status = status
+        self._state_changed(job)
+
+    def _state_changed(self, job: TrainingJob) -> None:
+        """SageMaker's `SageMaker Training Job State Change` event on the default bus."""
+        detail = delivery.jsonable(job.describe(), delivery.epoch_millis)
+        detail.pop("FinalMetricDataList", None)
+        delivery.emit(
+            self.account_id, self.region, "aws.sagemaker", "SageMaker Training Job State Change", detail, [job.arn]
+        )
 
 
 def _text(err: Exception) -> str:
