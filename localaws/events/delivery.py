@@ -82,6 +82,7 @@ def emit(account_id: str, region: str, source: str, detail_type: str, detail: di
             "region": region,
             "resources": resources,
             "detail": detail,
+            "ingestion-time": time.time(),  # moto's own targets read it (as its PutEvents sets it)
         }
         for rule in list(bus.rules.values()):
             rule.send_to_targets(copy.deepcopy(event))
@@ -176,7 +177,8 @@ def install() -> None:
         if others:
             rest = copy.copy(self)
             rest.targets = others
-            original(rest, original_event, transform_input)
+            # moto's own delivery (SQS, logs) fills its template with a numeric time, as its PutEvents stamps it
+            original(rest, {**original_event, "time": time.time()}, transform_input)
             _metric(self, "Invocations", float(len(others)))
 
     rule_class.send_to_targets = send_to_targets

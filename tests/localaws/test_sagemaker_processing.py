@@ -171,11 +171,24 @@ def test_a_processing_job_runs_the_assessment_and_uploads_its_outputs(stack, dat
 
 
 def test_a_failing_container_gives_its_exit_message_as_the_reason(stack, data):
-    sagemaker = stack.client("sagemaker")
+    sagemaker, events, sqs = stack.client("sagemaker"), stack.client("events"), stack.client("sqs")
     name = f"broken-{uuid.uuid4().hex[:8]}"
+    # SageMaker sends its state changes to EventBridge: a rule on this job's failure, to a queue
+    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pattern = {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Processing Job State Change"],
+        "detail": {"ProcessingJobStatus": ["Failed"], "ProcessingJobName": [name]},
+    }
+    events.put_rule(Name=name, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": queue_arn}])
     sagemaker.create_processing_job(**request(data, name, reference="data/not-parquet/"))
     described = wait(sagemaker, name)
     assert described["ProcessingJobStatus"] == "Failed"
+    received = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=2).get("Messages", [])
+    [event] = [json.loads(m["Body"]) for m in received]
+    assert event["detail"]["ProcessingJobStatus"] == "Failed" and event["detail"]["FailureReason"]
     assert described["ExitMessage"].startswith("InputError: no .parquet files under ")
     assert described["FailureReason"] == f"AlgorithmError: {described['ExitMessage']}, exit code: 1"
     listed = stack.client("s3").list_objects_v2(Bucket=data["bucket"], Prefix=f"assessments/{name}/")

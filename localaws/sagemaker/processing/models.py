@@ -39,6 +39,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from localaws.backends import AccountBackend
+from localaws.events import delivery
 from localaws.jobs import CloudWatchLogSink, JobProcess, UnknownImage, entrypoint_for, image_refusal, job_environment
 from localaws.sagemaker.listing import listed
 from localaws.sagemaker.training.models import _text
@@ -197,6 +198,7 @@ class ProcessingBackend(AccountBackend):
                 )
             job = ProcessingJob(name, self.arn(name), params, self._root / name / "opt-ml")
             self.jobs[name] = job
+        self._state_changed(job)
         threading.Thread(target=self._run, args=(job,), name=f"processing-{name}", daemon=True).start()
         return job
 
@@ -369,3 +371,11 @@ class ProcessingBackend(AccountBackend):
         job.ended = job.modified = _now()
         job.failure_reason = reason
         job.status = status
+        self._state_changed(job)
+
+    def _state_changed(self, job: ProcessingJob) -> None:
+        """SageMaker's `SageMaker Processing Job State Change` event on the default bus."""
+        detail = delivery.jsonable(job.describe(), delivery.epoch_millis)
+        delivery.emit(
+            self.account_id, self.region, "aws.sagemaker", "SageMaker Processing Job State Change", detail, [job.arn]
+        )
