@@ -59,8 +59,8 @@ def test_release_runs_test_then_dev_then_prod_with_oidc_and_pinned_actions():
     runs = [s.get("run", "") for s in steps]
     order = [
         next(i for i, r in enumerate(runs) if needle in r)
-        for needle in ("make push-images", "devstack.release deploy", "devstack.release smoke")
-    ]
+        for needle in ("devstack.release deploy", "push-images", "devstack.release smoke")
+    ]  # the stacks hold the repositories: deployed before the images are pushed
     assert order == sorted(order)
     credentials = next(s for s in steps if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@"))
     assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
