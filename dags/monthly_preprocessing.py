@@ -146,9 +146,11 @@ def monthly_preprocessing():
     fit_model = EcsJobOperator(
         task_id="fit_model", overrides=run_plan["fit_overrides"], execution_timeout=timedelta(hours=1), **job_settings
     )
+    # the monthly run can wait and be rerun: Fargate Spot, on demand when Spot has no capacity
     preprocess = EcsJobOperator(
         task_id="preprocess",
         overrides=run_plan["run_overrides"],
+        fargate_spot=True,
         trigger_rule="none_failed_min_one_success",
         execution_timeout=timedelta(hours=1),
         **job_settings,

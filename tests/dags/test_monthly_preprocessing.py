@@ -85,11 +85,20 @@ def test_preprocesses_a_real_month_publishes_features_and_announces_it(dag, read
     assert events[0]["files"]["personalize_interactions.csv"].endswith("personalize_interactions.csv")
 
 
+def capacity(stack, task_arn: str) -> tuple[str | None, str]:
+    """The capacity provider and launch type an ECS task ran on."""
+    found = stack.client("ecs").describe_tasks(cluster="mlops-jobs-dev", tasks=[task_arn])["tasks"][0]
+    return found.get("capacityProviderName"), found["launchType"]
+
+
 def test_a_rerun_reuses_the_model_and_replaces_the_month(dag, ready, aws_conn):
     first = dag.test(run_conf={"month": "2011-10"})
     before = manifest(aws_conn, ready["OutputBucket"], "2011-10")
+    assert capacity(aws_conn, before["task_arn"]) == ("FARGATE_SPOT", "FARGATE")  # Spot when there is some
+    aws_conn.backend("ecs", "123456789012", "us-east-1").spot_unavailable = 1  # the rerun finds none
     second = dag.test(run_conf={"month": "2011-10"})
     assert (first.state, second.state) == ("success", "success")
+    assert capacity(aws_conn, manifest(aws_conn, ready["OutputBucket"], "2011-10")["task_arn"]) == (None, "FARGATE")
     assert states(second)["fit_model"] == "skipped"  # a model exists: no refit
     after = manifest(aws_conn, ready["OutputBucket"], "2011-10")
     assert after["run_id"] != before["run_id"]
