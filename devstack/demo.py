@@ -262,14 +262,14 @@ LIFECYCLE = [
     Step("monthly_preprocessing", {"month": "2011-10"}, "preprocess 2011-10 on Fargate", processed_month),
     Step(
         "model_training",
-        {"month": "2011-09", "training_window_months": 1, "model": "als"},
-        "no model yet: ALS trained on August, scored on September, becomes the first champion",
+        {"month": "2011-09", "training_window_months": 1},
+        "no model yet: the repeat-aware default trained on August, scored on September, becomes the first champion",
         trained_model,
     ),
     Step("ab_promotion", {}, "first deployment: the champion alone on the endpoint", ab_outcome),
     Step(
         "model_training",
-        {"month": "2011-10", "training_window_months": 2, "model": "als"},
+        {"month": "2011-10", "training_window_months": 2},
         "October drifts from August (5/7 features): retrain on August-September, gate on October -> challenger",
         trained_model,
     ),
