@@ -71,7 +71,12 @@ def test_both_environments_deploy_without_sharing_a_name(stack, platform, prod):
     shared = {k: v for k, v in prod.items() if dev[k] == v}
     # the only values both may hold: the account's network, settings that are not names, and the
     # user profile (named within each environment's own SageMaker domain)
-    allowed = {"preprocessing/SubnetIds", "serving/ConversionNamespace", "platform/UserProfileName"}
+    allowed = {
+        "preprocessing/SubnetIds",
+        "platform/PrivateSubnetIds",
+        "serving/ConversionNamespace",
+        "platform/UserProfileName",
+    }
     assert set(shared) <= allowed, shared
     for key in ("InputBucket", "ClusterName", "PreprocessingTaskDefinition", "IngestTaskDefinition", "LogGroupName"):
         assert "prod" in prod[f"preprocessing/{key}"] and "dev" in dev[f"preprocessing/{key}"], key

@@ -88,10 +88,13 @@ def test_second_run_changes_nothing_and_duplicates_nothing(dag, platform, aws_co
         "mlops-dev-challenger-5xx-rate",
         "mlops-dev-challenger-latency",
         "mlops-dev-champion-5xx-rate",
+        "mlops-dev-champion-cpu",
         "mlops-dev-champion-latency",
+        "mlops-dev-champion-memory",
         "mlops-dev-recommendations-5xx",
         "mlops-dev-recommendations-errors",
         "mlops-dev-recommendations-latency",
+        "mlops-dev-recommendations-throttles",
     ]
     assert len(before["packages"]) == 1, "unchanged code must not be uploaded again"
     input_bucket = platform["InputBucket"]
