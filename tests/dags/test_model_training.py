@@ -168,7 +168,7 @@ def test_the_lifecycle_of_training_decisions(dag, processed, aws_conn, mlflow_co
 
 
 def test_a_failing_training_job_fails_the_run_with_its_reason(dag, processed, aws_conn, mlflow_conn, capfd):
-    aws_conn.faults.arm_job("recommender-dev-als-", exit_code=1)  # the training job, not the assessment
+    aws_conn.faults.arm_job("recommender-dev-repeat-", exit_code=1)  # the training job, not the assessment
     dag.get_task("train").retries = 0
     dag_run = dag.test(run_conf={"month": "2011-10", "training_window_months": 2, "force_retrain": True})
     assert dag_run.state == "failed"
