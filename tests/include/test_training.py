@@ -195,5 +195,7 @@ def test_the_source_directory_pins_its_own_requirements_as_the_lock_does():
         name = pin.split("==")[0]
         assert re.search(rf"^{re.escape(pin)}\s", lock, re.MULTILINE), f"{pin} differs from the lock's {name}"
     runtime_code = [p for d in ("include", "plugins", "dags") for p in (root / d).rglob("*.py")]
-    readers = [str(p) for p in runtime_code if '"requirements.txt").read' in p.read_text()]
-    assert readers == []
+    readers = [str(p.relative_to(root)) for p in runtime_code if '"requirements.txt").read' in p.read_text()]
+    # include/images.py reads the lock only to compute image tags (`make image-tags`, `make images`),
+    # never in Airflow: the DAGs name images from the committed include/image_tags.json.
+    assert readers in ([], ["include/images.py"])
