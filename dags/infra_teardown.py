@@ -8,6 +8,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from mlops.alerting import failure_alert
 from mlops.settings import AWS_CONN_ID
 from mlops.stacks import STACKS
 
@@ -43,7 +44,13 @@ SENSOR = {"mode": "reschedule", "poke_interval": 10, "timeout": 3 * 3600}
     max_active_runs=1,
     tags=["infra", "cloudformation", "cost"],
     doc_md=DOC,
-    default_args={"owner": "platform", "retries": 1, "retry_delay": timedelta(minutes=1)},
+    default_args={
+        # alerted while the serving stack (its topic) exists; after that the notifier only logs
+        "on_failure_callback": failure_alert(),
+        "owner": "platform",
+        "retries": 1,
+        "retry_delay": timedelta(minutes=1),
+    },
     params={
         "environment": Param(
             "",
