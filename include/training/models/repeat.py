@@ -121,7 +121,7 @@ def candidates(lines: pd.DataFrame, shape: tuple[int, int], hp: dict) -> pd.Data
 
 def _design(frame: pd.DataFrame) -> np.ndarray:
     values = frame[list(FEATURES)].to_numpy(dtype=np.float64)
-    return np.sign(values) * np.log1p(np.abs(values))  # counts and days on a log scale
+    return np.copysign(np.log1p(np.abs(values)), values)  # counts and days on a log scale
 
 
 def months_of(timestamps: pd.Series) -> np.ndarray:
